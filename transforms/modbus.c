@@ -778,8 +778,10 @@ xgw_modbus_encode(xmpp_stanza_t *el, struct xgw_buf *b, struct xgw_err *err)
 	    xgw_get_uint(el, "unit", 255, &unit, err) == -1 ||
 	    xgw_get_uint(el, "fc", 127, &fc, err) == -1)
 		return -1;
-	if (fc == 0)
-		return xgw_fail(err, 0, "bad-element", "fc 0 is not valid");
+	/* code 0 is invalid, but a device may still answer it with 0x80 */
+	if (fc == 0 && xmpp_stanza_get_attribute(el, "exception") == NULL)
+		return xgw_fail(err, 0, "bad-element",
+		    "fc 0 is only valid in an exception response");
 	l = layout_of(fc);
 	fn = xmpp_stanza_get_attribute(el, "fn");
 	if (fn != NULL && (l == NULL || strcmp(fn, l->fn) != 0))

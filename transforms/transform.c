@@ -190,6 +190,27 @@ xgw_add_b64(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name,
 	return rc;
 }
 
+int
+xgw_set_b64_text(xmpp_ctx_t *ctx, xmpp_stanza_t *el, const uint8_t *p,
+    size_t n)
+{
+	xmpp_stanza_t *t;
+	char *s;
+	int rc = -1;
+
+	if (n == 0)
+		return 0;
+	if ((s = xmpp_base64_encode(ctx, p, n)) == NULL)
+		return -1;
+	if ((t = xmpp_stanza_new(ctx)) != NULL &&
+	    xmpp_stanza_set_text(t, s) == XMPP_EOK && xgw_el_add(el, t) == 0)
+		rc = 0;
+	else if (t != NULL)
+		xmpp_stanza_release(t);
+	xmpp_free(ctx, s);
+	return rc;
+}
+
 /* Lists are decimal numbers separated by one space: "0 17 65535". */
 int
 xgw_add_u16list(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name,
@@ -251,11 +272,13 @@ xgw_parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
 	if (n == 0 || (n > 1 && s[0] == '0'))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
+		unsigned d = s[i] - '0';
+
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
-		if (v > (max - (s[i] - '0')) / 10)
+		if (v > max / 10 || (v == max / 10 && d > max % 10))
 			return -1;
-		v = v * 10 + (s[i] - '0');
+		v = v * 10 + d;
 	}
 	*out = v;
 	return 0;
@@ -322,23 +345,28 @@ xgw_get_b64(xmpp_stanza_t *parent, const char *name, struct xgw_buf *out,
     size_t *n, struct xgw_err *err)
 {
 	xmpp_stanza_t *c;
-	const char *s;
-	unsigned char *bin = NULL;
-	size_t slen, binlen = 0;
-	xmpp_ctx_t *ctx;
-	int rc;
 
 	if ((c = need_child(parent, name, err)) == NULL)
 		return -1;
-	s = xgw_text(c);
-	slen = strlen(s);
+	return xgw_get_b64_text(c, out, n, err);
+}
+
+int
+xgw_get_b64_text(xmpp_stanza_t *el, struct xgw_buf *out, size_t *n,
+    struct xgw_err *err)
+{
+	const char *s = xgw_text(el), *name = xmpp_stanza_get_name(el);
+	xmpp_ctx_t *ctx = xmpp_stanza_get_context(el);
+	unsigned char *bin = NULL;
+	size_t slen = strlen(s), binlen = 0;
+	int rc;
+
 	*n = 0;
 	if (slen == 0)
 		return 0;
 	if (slen % 4 != 0 || slen / 4 * 3 > XGW_PDU_MAX)
 		return xgw_fail(err, 0, "bad-element",
 		    "<%s>: base64 text of %zu characters", name, slen);
-	ctx = xmpp_stanza_get_context(parent);
 	xmpp_base64_decode_bin(ctx, s, slen, &bin, &binlen);
 	if (bin == NULL)
 		return xgw_fail(err, 0, "bad-element", "<%s>: invalid base64",

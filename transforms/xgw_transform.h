@@ -64,6 +64,13 @@ struct xgw_proto {
 			    struct xgw_err *);
 	int		(*encode)(xmpp_stanza_t *el, struct xgw_buf *out,
 			    struct xgw_err *);
+	/*
+	 * At the end of a stream, the length of a last PDU that only the
+	 * close delimits (an HTTP response read until close); NULL when the
+	 * protocol has none.  Same returns as frame.
+	 */
+	int		(*frame_eof)(void *sess, enum xgw_dir, const uint8_t *p,
+			    size_t n, size_t *pdulen, struct xgw_err *);
 	/* short name of the PDU kind, for counting ("read-coils/request") */
 	const char	*(*kind)(xmpp_stanza_t *el, char *buf, size_t len);
 };
@@ -139,6 +146,14 @@ const char	*xgw_text(xmpp_stanza_t *el);	/* text of el's first text node, or "" 
 /* child's base64 text decoded and appended to out; *n gets its length */
 int	xgw_get_b64(xmpp_stanza_t *parent, const char *name, struct xgw_buf *,
 	    size_t *n, struct xgw_err *);
+/*
+ * The same for el's own text, for elements that carry data and attributes
+ * both (an HTTP chunk: <chunk size-text="1a">base64</chunk>).
+ */
+int	xgw_set_b64_text(xmpp_ctx_t *, xmpp_stanza_t *el, const uint8_t *,
+	    size_t);
+int	xgw_get_b64_text(xmpp_stanza_t *el, struct xgw_buf *, size_t *n,
+	    struct xgw_err *);
 int	xgw_get_u16list(xmpp_stanza_t *parent, const char *name,
 	    struct xgw_buf *, size_t *count, struct xgw_err *);
 int	xgw_get_bitlist(xmpp_stanza_t *parent, const char *name,

@@ -1,0 +1,81 @@
+#!/bin/sh
+# Throughput of the transforms over the capture corpus, against tshark
+# decoding the same captures to PDML in the same run, on one core.
+#
+#   tests/bench/transforms.sh [BUILD-DIR] [RUNS]
+#
+# For each protocol: the median wall time of RUNS runs of
+#   xgw-replay --check   (read, reassemble, decode, element -> XML text ->
+#                         element -> bytes, compare)
+#   tshark -T pdml       (read, reassemble, dissect, print)
+# reported as PDUs/s, MB/s of PDU bytes and the ratio, plus the peak RSS of
+# xgw-replay on the largest capture.  Machines are noisy: trust the ratio.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$top/build}
+runs=${2:-5}
+pcaps=${XGW_PCAPS:-$top/../shared/pcaps}
+replay=$build/gateway/xgw-replay
+one="taskset -c 0"
+command -v taskset >/dev/null || one=""
+
+now() { date +%s%N; }
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# decode-as arguments for captures on ports tshark and xgw do not map by default
+args_for() {
+	f=$(basename "$1")
+	a=$(awk -F'\t' -v f="$f" '$1 == f { print $2 }' "$top/tests/corpus/$2.args" 2>/dev/null || true)
+	echo "$a"
+}
+
+tshark_args_for() {
+	echo "$1" | sed -n 's/--map \([0-9]*\)=\([a-z]*\)/\1 \2/gp' | while read -r port proto; do
+		case $proto in
+		modbus) printf -- '-d tcp.port==%s,mbtcp ' "$port" ;;
+		mqtt) printf -- '-d tcp.port==%s,mqtt ' "$port" ;;
+		http) printf -- '-d tcp.port==%s,http ' "$port" ;;
+		coap) printf -- '-d udp.port==%s,coap ' "$port" ;;
+		esac
+	done
+}
+
+printf '%-7s %8s %9s %12s %9s %12s %8s %10s\n' protocol pdus "xgw ms" "xgw pdu/s" "xgw MB/s" "tshark pdu/s" ratio "rss KiB"
+for proto in modbus coap mqtt http; do
+	files=$(ls "$pcaps/$proto"/*.pcap* 2>/dev/null) || continue
+	pdus=0 bytes=0 largest="" lsize=0
+	for f in $files; do
+		a=$(args_for "$f" "$proto")
+		# shellcheck disable=SC2086
+		line=$("$replay" --summary-tsv $a "$f" || true)
+		pdus=$((pdus + $(echo "$line" | sed -n 's/.*pdus=\([0-9]*\).*/\1/p')))
+		s=$(stat -c %s "$f")
+		[ "$s" -gt "$lsize" ] && { lsize=$s; largest=$f; }
+	done
+	bytes=$("$replay" $(for f in $files; do args_for "$f" "$proto"; done | tr '\n' ' ') $files 2>/dev/null |
+	    sed -n 's/.*bytes: \([0-9]*\) in pdus.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+	xgw=$(for i in $(seq "$runs"); do
+		t0=$(now)
+		for f in $files; do
+			a=$(args_for "$f" "$proto")
+			# shellcheck disable=SC2086
+			$one "$replay" --check $a "$f" >/dev/null || true
+		done
+		echo $(( $(now) - t0 ))
+	done | median)
+	ts=$(for i in $(seq "$runs"); do
+		t0=$(now)
+		for f in $files; do
+			d=$(tshark_args_for "$(args_for "$f" "$proto")")
+			# shellcheck disable=SC2086
+			$one tshark -n -r "$f" $d -T pdml >/dev/null 2>&1 || true
+		done
+		echo $(( $(now) - t0 ))
+	done | median)
+	rss=$(/usr/bin/time -f %M "$replay" --check $(args_for "$largest" "$proto") "$largest" 2>&1 >/dev/null | tail -1)
+	awk -v p="$proto" -v n="$pdus" -v b="$bytes" -v x="$xgw" -v t="$ts" -v r="$rss" 'BEGIN {
+		xr = n / (x / 1e9); tr = n / (t / 1e9)
+		printf "%-7s %8d %9.1f %12.0f %9.2f %12.0f %8.1f %10s\n", p, n, x / 1e6, xr, b / (x / 1e9) / 1e6, tr, xr / tr, r
+	}'
+done

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs every Debian 12 package the build, the tests and the demo need.
+set -eu
+pkgs="gcc meson ninja-build pkg-config python3 bison flex
+ libstrophe-dev libpcap-dev libcmocka-dev libmodbus-dev libcoap3-dev
+ libpaho-mqtt-dev libssl-dev uuid-dev libsqlite3-dev
+ tshark libxml2-utils time"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: run as root (apt-get installs: $pkgs)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
