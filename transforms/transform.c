@@ -138,13 +138,25 @@ xgw_el_add(xmpp_stanza_t *parent, xmpp_stanza_t *child)
 	return xmpp_stanza_add_child_ex(parent, child, 0) == XMPP_EOK ? 0 : -1;
 }
 
+/* Decimal digits of v ending at end (exclusive); returns the first. */
+static char *
+utoa(uint64_t v, char *end)
+{
+	do
+		*--end = '0' + v % 10;
+	while ((v /= 10) != 0);
+	return end;
+}
+
+/* Called for every field of every PDU: no printf on this path. */
 int
 xgw_set_uint(xmpp_stanza_t *el, const char *attr, uint64_t v)
 {
 	char num[24];
 
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	return xmpp_stanza_set_attribute(el, attr, num) == XMPP_EOK ? 0 : -1;
+	num[23] = '\0';
+	return xmpp_stanza_set_attribute(el, attr, utoa(v, num + 23)) ==
+	    XMPP_EOK ? 0 : -1;
 }
 
 int
@@ -223,17 +235,12 @@ xgw_add_u16list(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name,
 		return -1;
 	*(q = s) = '\0';
 	for (size_t i = 0; i < count; i++) {
-		unsigned v = xgw_be16(be16 + 2 * i);
-		char tmp[6];
-		int k = 0;
+		char tmp[6], *d = utoa(xgw_be16(be16 + 2 * i), tmp + 6);
 
 		if (i > 0)
 			*q++ = ' ';
-		do
-			tmp[k++] = '0' + v % 10;
-		while ((v /= 10) != 0);
-		while (k > 0)
-			*q++ = tmp[--k];
+		memcpy(q, d, tmp + 6 - d);
+		q += tmp + 6 - d;
 	}
 	rc = xgw_add_text(ctx, parent, name, s, q - s);
 	if (s != stack)
