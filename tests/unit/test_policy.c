@@ -1,0 +1,890 @@
+/*
+ * The policy engine: every grammar error with its position, each match
+ * kind at its edges, rule order, default deny, rate limits on a fake
+ * clock, reload, the normalized form and the reject replies.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "policy.h"
+#include "modbus.h"
+
+#define SRC	"urn:uuid:aaaaaaaa-0000-4000-8000-000000000001"
+#define SRC2	"urn:uuid:aaaaaaaa-0000-4000-8000-000000000002"
+#define DST	"urn:uuid:bbbbbbbb-0000-4000-8000-000000000001"
+
+static xmpp_ctx_t *ctx;
+
+static struct xgw_policy *
+parse(const char *text)
+{
+	struct xgw_policy_err err;
+	struct xgw_policy *pol = xgw_policy_parse("t.rules", text,
+	    strlen(text), &err);
+
+	if (pol == NULL)
+		fail_msg("%s:%u:%u: %s", err.file, err.line, err.col, err.msg);
+	return pol;
+}
+
+/* An element from "name ns a=v a=v", children given as further elements. */
+static xmpp_stanza_t *
+el(const char *name, const char *ns, const char *attrs)
+{
+	xmpp_stanza_t *e = xgw_el_new(ctx, name, ns);
+	char buf[512], *p, *q, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", attrs);
+	for (p = strtok_r(buf, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
+		q = strchr(p, '=');
+		*q++ = '\0';
+		xgw_set_str(e, p, q);
+	}
+	return e;
+}
+
+static xmpp_stanza_t *
+add(xmpp_stanza_t *parent, xmpp_stanza_t *child)
+{
+	xgw_el_add(parent, child);
+	return parent;
+}
+
+static xmpp_stanza_t *
+modbus(const uint8_t *adu, size_t n, enum xgw_dir dir)
+{
+	struct xgw_err err;
+	xmpp_stanza_t *e;
+
+	assert_int_equal(xgw_modbus_decode(ctx, adu, n, dir, &e, &err), 0);
+	return e;
+}
+
+static enum xgw_action
+judge_at(struct xgw_policy *pol, xmpp_stanza_t *e, enum xgw_dir dir,
+    const char *src, uint64_t now, struct xgw_verdict *v)
+{
+	struct xgw_meta m = { .dir = dir };
+	enum xgw_action a;
+
+	snprintf(m.src, sizeof(m.src), "%s", src);
+	snprintf(m.dst, sizeof(m.dst), "%s", DST);
+	a = xgw_policy_eval(pol, &m, e, now, v);
+	return a;
+}
+
+/* The index of the deciding rule (-1 default deny), element released. */
+static int
+rule_of(struct xgw_policy *pol, xmpp_stanza_t *e, enum xgw_dir dir)
+{
+	struct xgw_verdict v;
+
+	judge_at(pol, e, dir, SRC, 0, &v);
+	xmpp_stanza_release(e);
+	return v.rule;
+}
+
+/* Grammar errors */
+
+struct bad {
+	const char	*text;
+	unsigned	 line, col;
+	const char	*msg;
+};
+
+static const struct bad bads[] = {
+	{ "pas modbus\n", 1, 1, "found 'pas' (did you mean pass?)" },
+	{ "pass modbus function read-coil\n", 1, 22,
+	    "unknown function 'read-coil' (did you mean read-coils?)" },
+	{ "pass modbus uint 3\n", 1, 13, "(did you mean unit?)" },
+	{ "x = \"1\"\npass from $y modbus\n", 2, 11,
+	    "undefined macro $y (did you mean $x?)" },
+	{ "table <hmi> { }\npass from <hmx> modbus\n", 2, 11,
+	    "unknown table <hmx> (did you mean <hmi>?)" },
+	{ "pass modbus unit 300\n", 1, 18, "unit 300 is out of range 0..255" },
+	{ "pass modbus address 10:5\n", 1, 21, "address range 10:5 is inverted" },
+	{ "pass modbus address 0:65536\n", 1, 23, "out of range 0..65535" },
+	{ "pass modbus quantity 0\n", 1, 22, "out of range 1..2000" },
+	{ "pass mqtt qos 3\n", 1, 15, "qos 3 is out of range 0..2" },
+	{ "pass modbus topic \"a\"\n", 1, 13, "'topic' is a mqtt match" },
+	{ "pass unit 1\n", 1, 6, "name the protocol before it" },
+	{ "pass mqtt topic \"a/#/b\"\n", 1, 17, "'#' only at the end" },
+	{ "pass mqtt topic \"a+\"\n", 1, 17, "must fill a level" },
+	{ "pass modbus address 0:9 quantity 20\n", 1, 25,
+	    "quantity 20 or more cannot fit in an address range of 10" },
+	{ "pass modbus function read-coils value 1\n", 1, 33,
+	    "none of the rule's functions writes" },
+	{ "pass modbus function diagnostics address 1\n", 1, 34,
+	    "none of the rule's functions carries an address" },
+	{ "pass response modbus function 6 value 1\n", 1, 33,
+	    "which only requests carry" },
+	{ "block modbus rate 1/s\n", 1, 14, "rate limits pass rules only" },
+	{ "pass modbus rate 0/s\n", 1, 18, "rate: expected a number 1..1000000" },
+	{ "pass modbus rate 5/d\n", 1, 20, "expected s, m or h" },
+	{ "reject with illegal-fuction modbus\n", 1, 13,
+	    "(did you mean illegal-function?)" },
+	{ "reject with 0 modbus\n", 1, 13, "code 0 is not valid" },
+	{ "reject with 2 mqtt\n", 1, 8, "this rule is not for modbus" },
+	{ "pass coap code 9.99\n", 1, 16, "unknown code '9.99'" },
+	{ "pass coap code contnet\n", 1, 16, "(did you mean content?)" },
+	{ "pass http path \"/a\n", 1, 16, "unterminated string" },
+	{ "pass modbus unit 1 unit 2\n", 1, 20, "unit is given twice" },
+	{ "pass modbus function {}\n", 1, 23, "at least one item" },
+	{ "pass modbus function { 1 2 }\n", 1, 26, "expected ',' or '}'" },
+	{ "table <t> { urn:uuid:x }\n", 1, 13, "is not an identity" },
+	{ "table <t> { }\ntable <t> { }\n", 2, 7, "table <t> is defined twice" },
+	{ "x = \"1\"\nx = \"2\"\n", 2, 1, "macro x is defined twice" },
+	{ "x = 1\n", 1, 5, "expected a quoted macro value" },
+	{ "pass modbus ; \n", 1, 13, "unexpected character ';'" },
+	{ "pass modbus\nfoo\n", 2, 1, "expected pass, block, reject, table" },
+	{ "pass http header Host\n", 1, 18, "a quoted header name" },
+	{ "pass http method \"GET\"\n", 1, 18, "a method such as GET" },
+	{ "pass mqtt retain maybe\n", 1, 18, "unknown retain 'maybe'" },
+	{ "pass modbus unit x1\n", 1, 18, "expected a decimal number 0..255" },
+	{ "pass modbus label \"a\" label \"b\"\n", 1, 23, "label is given twice" },
+	{ "pass request from any \\ x\n", 1, 23, "expected a newline after \\" },
+	{ "a = \"$a\"\npass from $a\n", 2, 11, "macros nested deeper" },
+};
+
+static void
+grammar_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		struct xgw_policy_err err;
+		struct xgw_policy *pol;
+
+		pol = xgw_policy_parse("t.rules", bads[i].text,
+		    strlen(bads[i].text), &err);
+		if (pol != NULL)
+			fail_msg("parsed: %s", bads[i].text);
+		if (err.line != bads[i].line || err.col != bads[i].col ||
+		    strstr(err.msg, bads[i].msg) == NULL)
+			fail_msg("%s: got %u:%u: %s, want %u:%u: ...%s...",
+			    bads[i].text, err.line, err.col, err.msg,
+			    bads[i].line, bads[i].col, bads[i].msg);
+		assert_string_equal(err.file, "t.rules");
+	}
+}
+
+static void
+load_missing_file(void **state)
+{
+	struct xgw_policy_err err;
+
+	(void)state;
+	assert_null(xgw_policy_load("/nonexistent/x.rules", &err));
+	assert_int_equal(err.line, 0);
+	assert_string_equal(err.file, "/nonexistent/x.rules");
+	assert_string_equal(err.msg, "No such file or directory");
+}
+
+/* Modbus */
+
+static const uint8_t rd_hr[] = {	/* read-holding-registers addr 100 qty 10 */
+	0, 1, 0, 0, 0, 6, 1, 3, 0, 100, 0, 10
+};
+
+static xmpp_stanza_t *
+read_regs(unsigned unit, unsigned addr, unsigned qty)
+{
+	uint8_t b[12];
+
+	memcpy(b, rd_hr, 12);
+	b[6] = unit;
+	b[8] = addr >> 8;
+	b[9] = addr;
+	b[10] = qty >> 8;
+	b[11] = qty;
+	return modbus(b, 12, XGW_REQUEST);
+}
+
+static void
+modbus_address_edges(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass modbus unit 1 function read-holding-registers address 100:109\n");
+
+	(void)state;
+	assert_int_equal(rule_of(pol, read_regs(1, 100, 10), XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, read_regs(1, 100, 11), XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, read_regs(1, 99, 1), XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, read_regs(1, 109, 1), XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, read_regs(1, 110, 1), XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, read_regs(2, 100, 1), XGW_REQUEST), -1);
+	/* a range that runs past 65535 is never inside */
+	xgw_policy_free(pol);
+	pol = parse("pass modbus address 65000:65535\n");
+	assert_int_equal(rule_of(pol, read_regs(1, 65535, 1), XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, read_regs(1, 65535, 2), XGW_REQUEST), -1);
+	xgw_policy_free(pol);
+}
+
+static void
+modbus_function_and_quantity(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass modbus function { 1:2, read-input-registers } quantity 1:10\n"
+	    "pass modbus function 3 quantity { 1, 5:6 }\n");
+	static const uint8_t coils[] = { 0, 2, 0, 0, 0, 6, 1, 1, 0, 0, 0, 10 };
+
+	(void)state;
+	assert_int_equal(rule_of(pol, modbus(coils, 12, XGW_REQUEST),
+	    XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, read_regs(1, 0, 5), XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, read_regs(1, 0, 6), XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, read_regs(1, 0, 4), XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, read_regs(1, 0, 7), XGW_REQUEST), -1);
+	xgw_policy_free(pol);
+}
+
+static void
+modbus_values(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass modbus function write-single-coil address 0:9 value 0\n"
+	    "pass modbus function write-single-register value 0:100\n"
+	    "pass modbus function write-multiple-registers address 10:19 value 0:1000\n"
+	    "pass modbus function read-write-multiple-registers address 0:99 value 7\n");
+	static const uint8_t coil_on[] = { 0, 1, 0, 0, 0, 6, 1, 5, 0, 3, 0xff, 0 };
+	static const uint8_t coil_off[] = { 0, 1, 0, 0, 0, 6, 1, 5, 0, 3, 0, 0 };
+	static const uint8_t reg100[] = { 0, 1, 0, 0, 0, 6, 1, 6, 0, 3, 0, 100 };
+	static const uint8_t reg101[] = { 0, 1, 0, 0, 0, 6, 1, 6, 0, 3, 0, 101 };
+	static const uint8_t regs_ok[] = { 0, 1, 0, 0, 0, 11, 1, 16, 0, 10,
+	    0, 2, 4, 0x03, 0xe8, 0, 0 };
+	static const uint8_t regs_big[] = { 0, 1, 0, 0, 0, 11, 1, 16, 0, 10,
+	    0, 2, 4, 0x03, 0xe9, 0, 0 };
+	/* fc 23: read 0..1, write 98..99 = 7 7; then write at 99..100 */
+	static const uint8_t rw_ok[] = { 0, 1, 0, 0, 0, 15, 1, 23, 0, 0, 0, 2,
+	    0, 98, 0, 2, 4, 0, 7, 0, 7 };
+	static const uint8_t rw_out[] = { 0, 1, 0, 0, 0, 15, 1, 23, 0, 0, 0, 2,
+	    0, 99, 0, 2, 4, 0, 7, 0, 7 };
+
+	(void)state;
+	assert_int_equal(rule_of(pol, modbus(coil_off, 12, XGW_REQUEST),
+	    XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, modbus(coil_on, 12, XGW_REQUEST),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, modbus(reg100, 12, XGW_REQUEST),
+	    XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, modbus(reg101, 12, XGW_REQUEST),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, modbus(regs_ok, 17, XGW_REQUEST),
+	    XGW_REQUEST), 2);
+	assert_int_equal(rule_of(pol, modbus(regs_big, 17, XGW_REQUEST),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, modbus(rw_ok, 21, XGW_REQUEST),
+	    XGW_REQUEST), 3);
+	assert_int_equal(rule_of(pol, modbus(rw_out, 21, XGW_REQUEST),
+	    XGW_REQUEST), -1);
+	xgw_policy_free(pol);
+}
+
+static void
+first_match_and_default(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "block modbus unit 1 address 0:9\n"
+	    "pass modbus unit 1\n"
+	    "pass response modbus\n");
+	struct xgw_verdict v;
+	xmpp_stanza_t *e;
+
+	(void)state;
+	e = read_regs(1, 0, 1);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 0, &v), XGW_BLOCK);
+	assert_int_equal(v.rule, 0);
+	assert_int_equal(v.line, 1);
+	assert_string_equal(v.file, "t.rules");
+	xmpp_stanza_release(e);
+	e = read_regs(1, 10, 1);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 0, &v), XGW_PASS);
+	assert_int_equal(v.line, 2);
+	xmpp_stanza_release(e);
+	e = read_regs(2, 10, 1);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 0, &v), XGW_BLOCK);
+	assert_int_equal(v.rule, -1);
+	assert_string_equal(v.reason, "default-deny");
+	/* direction comes from the envelope */
+	assert_int_equal(judge_at(pol, e, XGW_RESPONSE, SRC, 0, &v), XGW_PASS);
+	assert_int_equal(v.rule, 2);
+	xmpp_stanza_release(e);
+	assert_int_equal(xgw_policy_counters(pol, 0)->matches, 1);
+	assert_int_equal(xgw_policy_counters(pol, 1)->matches, 1);
+	assert_int_equal(xgw_policy_counters(pol, -1)->matches, 1);
+	assert_int_equal(xgw_policy_counters(pol, 1)->bytes, 12);
+	xgw_policy_free(pol);
+	/* an empty file denies everything */
+	pol = parse("# nothing\n");
+	assert_int_equal(rule_of(pol, read_regs(1, 0, 1), XGW_REQUEST), -1);
+	xgw_policy_free(pol);
+}
+
+static void
+identities_and_tables(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "me = \"" SRC "\"\n"
+	    "table <ops> { " SRC2 " }\n"
+	    "table <none> { }\n"
+	    "pass from <none> modbus\n"
+	    "pass from $me to " DST " modbus unit 1\n"
+	    "pass from { <ops> } to " SRC " modbus\n"
+	    "pass from <ops> modbus unit 2\n");
+	struct xgw_verdict v;
+	xmpp_stanza_t *e = read_regs(1, 0, 1);
+
+	(void)state;
+	judge_at(pol, e, XGW_REQUEST, SRC, 0, &v);
+	assert_int_equal(v.rule, 1);
+	judge_at(pol, e, XGW_REQUEST, SRC2, 0, &v);
+	assert_int_equal(v.rule, -1);	/* rule 2 wants dst SRC */
+	judge_at(pol, e, XGW_REQUEST, "", 0, &v);
+	assert_int_equal(v.rule, -1);
+	xmpp_stanza_release(e);
+	e = read_regs(2, 0, 1);
+	judge_at(pol, e, XGW_REQUEST, SRC2, 0, &v);
+	assert_int_equal(v.rule, 3);
+	xmpp_stanza_release(e);
+	xgw_policy_free(pol);
+}
+
+/* MQTT */
+
+static xmpp_stanza_t *
+publish(const char *topic, const char *qos, const char *retain)
+{
+	char a[300];
+
+	snprintf(a, sizeof(a), "type=publish level=4 topic=%s qos=%s retain=%s",
+	    topic, qos, retain);
+	return add(el("mqtt", XGW_NS_MQTT, a), el("payload", NULL, ""));
+}
+
+static xmpp_stanza_t *
+subscribe(const char *f1, const char *f2)
+{
+	char a[300];
+	xmpp_stanza_t *e = el("mqtt", XGW_NS_MQTT, "type=subscribe level=4 id=1");
+
+	snprintf(a, sizeof(a), "filter=%s qos=1", f1);
+	add(e, el("sub", NULL, a));
+	if (f2 != NULL) {
+		snprintf(a, sizeof(a), "filter=%s qos=2", f2);
+		add(e, el("sub", NULL, a));
+	}
+	return e;
+}
+
+static void
+mqtt_topics(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass mqtt type publish topic \"plant/+/temp\" qos { 0, 1 } retain no\n"
+	    "pass mqtt type publish topic \"log/#\"\n"
+	    "pass mqtt type publish topic \"#\" qos 2\n"
+	    "pass mqtt type subscribe topic { \"plant/#\", \"log/+\" } qos 0:1\n"
+	    "pass mqtt type subscribe topic \"+/x\"\n");
+
+	(void)state;
+	assert_int_equal(rule_of(pol, publish("plant/a/temp", "1", "0"),
+	    XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, publish("plant/a/b/temp", "1", "0"),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, publish("plant//temp", "0", "0"),
+	    XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, publish("plant/a/temp", "1", "1"),
+	    XGW_REQUEST), -1);
+	/* "log/#" covers "log" itself */
+	assert_int_equal(rule_of(pol, publish("log", "0", "0"), XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, publish("log/a/b", "0", "0"),
+	    XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, publish("logs", "0", "0"), XGW_REQUEST),
+	    -1);
+	assert_int_equal(rule_of(pol, publish("x/y", "2", "0"), XGW_REQUEST), 2);
+	/* '#' does not reach $SYS */
+	assert_int_equal(rule_of(pol, publish("$SYS/x", "2", "0"),
+	    XGW_REQUEST), -1);
+	/* every filter of a SUBSCRIBE must be covered */
+	assert_int_equal(rule_of(pol, subscribe("plant/+/temp", "log/a"),
+	    XGW_REQUEST), -1);	/* qos 2 on the second */
+	assert_int_equal(rule_of(pol, subscribe("plant/#", NULL), XGW_REQUEST),
+	    3);
+	assert_int_equal(rule_of(pol, subscribe("plant/+/temp", NULL),
+	    XGW_REQUEST), 3);
+	assert_int_equal(rule_of(pol, subscribe("#", NULL), XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, subscribe("log/#", NULL), XGW_REQUEST),
+	    -1);
+	assert_int_equal(rule_of(pol, subscribe("a/x", NULL), XGW_REQUEST), 4);
+	assert_int_equal(rule_of(pol, subscribe("+/x", NULL), XGW_REQUEST), 4);
+	assert_int_equal(rule_of(pol, subscribe("$SYS/x", NULL), XGW_REQUEST),
+	    -1);
+	xgw_policy_free(pol);
+}
+
+static void
+mqtt_client_and_size(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass mqtt type connect client-id glob \"sensor-??\"\n"
+	    "pass mqtt type publish payload-size 0:3\n");
+	xmpp_stanza_t *e;
+
+	(void)state;
+	assert_int_equal(rule_of(pol, el("mqtt", XGW_NS_MQTT,
+	    "type=connect client-id=sensor-01"), XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, el("mqtt", XGW_NS_MQTT,
+	    "type=connect client-id=sensor-001"), XGW_REQUEST), -1);
+	e = el("mqtt", XGW_NS_MQTT, "type=publish topic=a qos=0 retain=0");
+	xgw_add_b64(ctx, e, "payload", (const uint8_t *)"abc", 3);
+	assert_int_equal(rule_of(pol, e, XGW_REQUEST), 1);
+	e = el("mqtt", XGW_NS_MQTT, "type=publish topic=a qos=0 retain=0");
+	xgw_add_b64(ctx, e, "payload", (const uint8_t *)"abcd", 4);
+	assert_int_equal(rule_of(pol, e, XGW_REQUEST), -1);
+	xgw_policy_free(pol);
+}
+
+/* CoAP */
+
+static xmpp_stanza_t *
+coap(const char *type, const char *code, const char *path, const char *query)
+{
+	char a[200], seg[100], *p, *save = NULL;
+	xmpp_stanza_t *e;
+
+	snprintf(a, sizeof(a), "ver=1 type=%s code=%s mid=7", type, code);
+	e = el("coap", XGW_NS_COAP, a);
+	snprintf(seg, sizeof(seg), "%s", path);
+	for (p = strtok_r(seg, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+		snprintf(a, sizeof(a), "num=11 name=uri-path value=%s", p);
+		add(e, el("opt", NULL, a));
+	}
+	add(e, el("opt", NULL, "num=12 name=content-format uint=50"));
+	if (query != NULL) {
+		snprintf(a, sizeof(a), "num=15 name=uri-query value=%s", query);
+		add(e, el("opt", NULL, a));
+		add(e, el("opt", NULL, "num=15 name=uri-query value=x=1"));
+	}
+	return e;
+}
+
+static void
+coap_paths(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass coap type con method get path \"/a/b\"\n"
+	    "pass coap code get path prefix \"/sensors/\" content-format 50\n"
+	    "pass coap code get path glob \"/g/*/v\"\n"
+	    "pass coap code get path glob \"/d/**\" query \"u=c&x=1\"\n"
+	    "pass coap code 0.02 path \"/\"\n");
+
+	(void)state;
+	assert_int_equal(rule_of(pol, coap("con", "0.01", "a/b", NULL),
+	    XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, coap("non", "0.01", "a/b", NULL),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, coap("con", "0.01", "a/b/c", NULL),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, coap("non", "0.01", "sensors/t1", NULL),
+	    XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, coap("non", "0.01", "sensorsx", NULL),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, coap("non", "0.01", "g/x/v", NULL),
+	    XGW_REQUEST), 2);
+	assert_int_equal(rule_of(pol, coap("non", "0.01", "g/x/y/v", NULL),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, coap("non", "0.01", "d/x/y/v", "u=c"),
+	    XGW_REQUEST), 3);
+	assert_int_equal(rule_of(pol, coap("non", "0.01", "d/x", "u=d"),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, coap("con", "0.02", "", NULL),
+	    XGW_REQUEST), 4);
+	assert_int_equal(rule_of(pol, coap("con", "0.03", "", NULL),
+	    XGW_REQUEST), -1);
+	xgw_policy_free(pol);
+}
+
+/* HTTP */
+
+static xmpp_stanza_t *
+http(const char *method, const char *target, const char *ua)
+{
+	char a[300];
+	xmpp_stanza_t *e;
+
+	snprintf(a, sizeof(a), "kind=request method=%s target=%s "
+	    "version=HTTP/1.1 body-size=0", method, target);
+	e = el("http", XGW_NS_HTTP, a);
+	add(e, el("field", NULL, "name=host value=dev"));
+	if (ua != NULL) {
+		snprintf(a, sizeof(a), "name=User-Agent value=%s", ua);
+		add(e, el("field", NULL, a));
+	}
+	return e;
+}
+
+static void
+http_matches(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass http method { GET, HEAD } path \"/status\" header \"Host\"\n"
+	    "pass http method GET path prefix \"/api/\" query glob \"id=*\" "
+	    "header \"user-agent\" prefix \"curl/\"\n"
+	    "pass http method POST body-size 0:10\n");
+
+	(void)state;
+	assert_int_equal(rule_of(pol, http("GET", "/status", NULL),
+	    XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, http("HEAD", "http://dev:80/status",
+	    NULL), XGW_REQUEST), 0);
+	assert_int_equal(rule_of(pol, http("get", "/status", NULL),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, http("GET", "/status/x", NULL),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, http("GET", "/api/x?id=3", "curl/8"),
+	    XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, http("GET", "/api/x?id=3", "wget"),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, http("GET", "/api/x", "curl/8"),
+	    XGW_REQUEST), -1);
+	assert_int_equal(rule_of(pol, http("POST", "/x", NULL), XGW_REQUEST), 2);
+	xgw_policy_free(pol);
+}
+
+/* Rate limits, on a clock the test turns */
+
+static void
+rate_limits(void **state)
+{
+	struct xgw_policy *pol = parse("pass modbus rate 2/s burst 3\n");
+	struct xgw_verdict v;
+	xmpp_stanza_t *e = read_regs(1, 0, 1);
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 1000, &v),
+		    XGW_PASS);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 1000, &v), XGW_BLOCK);
+	assert_string_equal(v.reason, "rate-limit");
+	assert_int_equal(v.rule, 0);
+	/* another source has its own bucket */
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC2, 1000, &v), XGW_PASS);
+	/* 2/s: one token after 500 ms, not before */
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 1499, &v), XGW_BLOCK);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 1500, &v), XGW_PASS);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 1500, &v), XGW_BLOCK);
+	/* a long pause fills the bucket to the burst and no more */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 100000000, &v),
+		    XGW_PASS);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 100000000, &v),
+	    XGW_BLOCK);
+	/* a clock going back changes nothing */
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 5, &v), XGW_BLOCK);
+	assert_int_equal(xgw_policy_counters(pol, 0)->limited, 5);
+	xmpp_stanza_release(e);
+	xgw_policy_free(pol);
+}
+
+/* Reload */
+
+static void
+reload_keeps_counters(void **state)
+{
+	struct xgw_policy *old = parse(
+	    "pass modbus unit 1\npass modbus unit 2 rate 1/m\n"
+	    "block modbus unit 3\n");
+	struct xgw_policy *nw = parse(
+	    "block modbus unit 4\npass modbus   unit 2 rate 1/m burst 1\n"
+	    "pass modbus unit 1 label \"x\"\n");
+	struct xgw_verdict v;
+	xmpp_stanza_t *e = read_regs(2, 0, 1);
+
+	(void)state;
+	assert_int_equal(judge_at(old, e, XGW_REQUEST, SRC, 0, &v), XGW_PASS);
+	xmpp_stanza_release(e);
+	e = read_regs(1, 0, 1);
+	judge_at(old, e, XGW_REQUEST, SRC, 0, &v);
+	xmpp_stanza_release(e);
+	xgw_policy_adopt_counters(nw, old);
+	/* the same rule in other words keeps its counters and its bucket */
+	assert_int_equal(xgw_policy_counters(nw, 1)->matches, 1);
+	assert_int_equal(xgw_policy_counters(nw, 0)->matches, 0);
+	assert_int_equal(xgw_policy_counters(nw, 2)->matches, 0);
+	e = read_regs(2, 0, 1);
+	assert_int_equal(judge_at(nw, e, XGW_REQUEST, SRC, 1, &v), XGW_BLOCK);
+	assert_string_equal(v.reason, "rate-limit");
+	xmpp_stanza_release(e);
+	xgw_policy_free(old);
+	xgw_policy_free(nw);
+}
+
+/* The deny log: once per rule per interval, with a count */
+
+struct logbook {
+	int	 n;
+	char	 last[512];
+};
+
+static void
+logger(void *arg, const char *line)
+{
+	struct logbook *lb = arg;
+
+	lb->n++;
+	snprintf(lb->last, sizeof(lb->last), "%s", line);
+}
+
+static void
+deny_log(void **state)
+{
+	struct xgw_policy *pol = parse("block modbus unit 1\n");
+	struct logbook lb = { 0, "" };
+	struct xgw_verdict v;
+	xmpp_stanza_t *e = read_regs(1, 0, 1);
+
+	(void)state;
+	xgw_policy_set_logger(pol, logger, &lb, 10000);
+	for (int i = 0; i < 100; i++)
+		judge_at(pol, e, XGW_REQUEST, SRC, 1000 + i, &v);
+	assert_int_equal(lb.n, 1);
+	assert_non_null(strstr(lb.last, "t.rules:1: modbus read-holding-registers/request"));
+	judge_at(pol, e, XGW_REQUEST, SRC, 11000, &v);
+	assert_int_equal(lb.n, 2);
+	assert_non_null(strstr(lb.last, "100 denied"));
+	judge_at(pol, e, XGW_REQUEST, SRC, 11001, &v);
+	xgw_policy_log_flush(pol, 11002);
+	assert_int_equal(lb.n, 3);
+	assert_non_null(strstr(lb.last, "1 denied"));
+	xmpp_stanza_release(e);
+	xgw_policy_free(pol);
+}
+
+/* The normalized form */
+
+static char *
+printed(struct xgw_policy *pol)
+{
+	char *s = NULL;
+	size_t len;
+	FILE *f = open_memstream(&s, &len);
+
+	xgw_policy_print(pol, f);
+	fclose(f);
+	return s;
+}
+
+static char *
+slurp(const char *path)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	assert_int_not_equal(getdelim(&s, &len, '\0', f), -1);
+	fclose(f);
+	return s;
+}
+
+static void
+print_reparses(void **state)
+{
+	static const char *const texts[] = {
+		"x = \"{ 1, 3 }\"\npass request modbus unit $x function { 1:4, 16 } "
+		"address { 0:9, 20 } quantity 1:5 label \"a \\\"b\\\" \\\\\"\n",
+		"reject with 4 { response, request } modbus\n",
+		"pass coap code { 2.05, 0.09, 4.03, 0.01:0.02 }\n",
+		"pass coap method 0.01:0.02\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct xgw_policy *a = parse(texts[i]), *b;
+		char *sa = printed(a), *sb;
+
+		b = parse(sa);
+		sb = printed(b);
+		assert_string_equal(sa, sb);
+		free(sa);
+		free(sb);
+		xgw_policy_free(a);
+		xgw_policy_free(b);
+	}
+}
+
+static void
+golden(void **state)
+{
+	static const char *const names[] = {
+		"scada-readonly", "mqtt-telemetry", "coap-sensors", "http-status"
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct xgw_policy_err err;
+		struct xgw_policy *pol, *again;
+		char path[512], *want, *got, *got2;
+
+		snprintf(path, sizeof(path), "%s/policies/examples/%s.rules",
+		    SRCDIR, names[i]);
+		if ((pol = xgw_policy_load(path, &err)) == NULL)
+			fail_msg("%s:%u:%u: %s", err.file, err.line, err.col,
+			    err.msg);
+		snprintf(path, sizeof(path), "%s/tests/policy/%s.golden",
+		    SRCDIR, names[i]);
+		want = slurp(path);
+		got = printed(pol);
+		assert_string_equal(got, want);
+		again = parse(got);
+		got2 = printed(again);
+		assert_string_equal(got2, got);
+		free(want);
+		free(got);
+		free(got2);
+		xgw_policy_free(pol);
+		xgw_policy_free(again);
+	}
+}
+
+/* Reject */
+
+static void
+reject_codes_and_replies(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass modbus function read-holding-registers address 0:9\n"
+	    "reject modbus\n"
+	    "reject coap\nreject mqtt\nreject http\n");
+	struct xgw_verdict v;
+	struct xgw_buf b = { 0 };
+	struct xgw_err err;
+	xmpp_stanza_t *e, *r;
+	static const uint8_t wr[] = { 0, 9, 0, 0, 0, 6, 5, 6, 0, 3, 0, 1 };
+	static const uint8_t exc2[] = { 0, 1, 0, 0, 0, 3, 1, 0x83, 2 };
+
+	(void)state;
+	/* the function is allowed, the address is not: 02 */
+	e = read_regs(1, 10, 1);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 0, &v), XGW_REJECT);
+	assert_int_equal(v.code, 2);
+	r = xgw_reject_reply(ctx, e, &v, 0);
+	assert_int_equal(xgw_modbus_encode(r, &b, &err), 0);
+	assert_int_equal(b.len, sizeof(exc2));
+	assert_memory_equal(b.data, exc2, sizeof(exc2));
+	xmpp_stanza_release(r);
+	xmpp_stanza_release(e);
+	/* no rule allows the function: 01 */
+	e = modbus(wr, sizeof(wr), XGW_REQUEST);
+	judge_at(pol, e, XGW_REQUEST, SRC, 0, &v);
+	assert_int_equal(v.code, 1);
+	xmpp_stanza_release(e);
+	/* CoAP: CON answered in the ACK, NON by a NON of a new id */
+	e = add(coap("con", "0.01", "a", NULL), el("token", NULL, ""));
+	judge_at(pol, e, XGW_REQUEST, SRC, 0, &v);
+	assert_int_equal(v.code, 0x83);
+	r = xgw_reject_reply(ctx, e, &v, 99);
+	assert_string_equal(xmpp_stanza_get_attribute(r, "type"), "ack");
+	assert_string_equal(xmpp_stanza_get_attribute(r, "mid"), "7");
+	assert_string_equal(xmpp_stanza_get_attribute(r, "code"), "4.03");
+	assert_non_null(xgw_child(r, "token"));
+	xmpp_stanza_release(r);
+	xmpp_stanza_release(e);
+	e = coap("non", "0.01", "a", NULL);
+	r = xgw_reject_reply(ctx, e, &v, 99);
+	assert_string_equal(xmpp_stanza_get_attribute(r, "type"), "non");
+	assert_string_equal(xmpp_stanza_get_attribute(r, "mid"), "99");
+	xmpp_stanza_release(r);
+	xmpp_stanza_release(e);
+	/* MQTT 5 PUBACK 0x87; 3.1.1 QoS 1 PUBLISH: close, no reply */
+	e = el("mqtt", XGW_NS_MQTT, "type=publish level=5 topic=a qos=1 id=4 retain=0");
+	judge_at(pol, e, XGW_REQUEST, SRC, 0, &v);
+	assert_int_equal(v.code, 0x87);
+	r = xgw_reject_reply(ctx, e, &v, 0);
+	assert_string_equal(xmpp_stanza_get_attribute(r, "type"), "puback");
+	assert_string_equal(xmpp_stanza_get_attribute(r, "id"), "4");
+	assert_string_equal(xmpp_stanza_get_attribute(r, "reason-code"), "135");
+	xmpp_stanza_release(r);
+	xmpp_stanza_release(e);
+	e = el("mqtt", XGW_NS_MQTT, "type=publish level=4 topic=a qos=1 id=4 retain=0");
+	assert_null(xgw_reject_reply(ctx, e, &v, 0));
+	xmpp_stanza_release(e);
+	e = subscribe("a", "b");
+	xmpp_stanza_set_attribute(e, "level", "4");
+	r = xgw_reject_reply(ctx, e, &v, 0);
+	assert_string_equal(xmpp_stanza_get_attribute(r, "type"), "suback");
+	assert_string_equal(xmpp_stanza_get_attribute(xgw_child(r, "rc"),
+	    "code"), "128");
+	xmpp_stanza_release(r);
+	xmpp_stanza_release(e);
+	/* HTTP 403 */
+	e = http("PUT", "/x", NULL);
+	judge_at(pol, e, XGW_REQUEST, SRC, 0, &v);
+	assert_int_equal(v.code, 403);
+	r = xgw_reject_reply(ctx, e, &v, 0);
+	assert_string_equal(xmpp_stanza_get_attribute(r, "status"), "403");
+	xmpp_stanza_release(r);
+	xmpp_stanza_release(e);
+	xgw_buf_free(&b);
+	xgw_policy_free(pol);
+}
+
+/* The index must find what a walk of every rule finds. */
+static void
+index_agrees_with_order(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass from " SRC2 " modbus unit 7\n"
+	    "block modbus function 3 unit 1 address 5:5\n"
+	    "pass modbus unit 1\n"
+	    "pass from " SRC " modbus function 3\n"
+	    "pass modbus\n"
+	    "pass mqtt type subscribe topic { \"a/#\", \"b/#\" }\n"
+	    "pass mqtt type subscribe topic \"a/#\"\n");
+
+	(void)state;
+	assert_int_equal(rule_of(pol, read_regs(1, 5, 1), XGW_REQUEST), 1);
+	assert_int_equal(rule_of(pol, read_regs(1, 6, 1), XGW_REQUEST), 2);
+	assert_int_equal(rule_of(pol, read_regs(2, 6, 1), XGW_REQUEST), 3);
+	assert_int_equal(rule_of(pol, read_regs(7, 6, 1), XGW_REQUEST), 3);
+	/* filters under two first levels: covered by the two-filter rule */
+	assert_int_equal(rule_of(pol, subscribe("a/1", "b/2"), XGW_REQUEST), 5);
+	assert_int_equal(rule_of(pol, subscribe("a/1", NULL), XGW_REQUEST), 5);
+	xgw_policy_free(pol);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(grammar_errors),
+		cmocka_unit_test(load_missing_file),
+		cmocka_unit_test(modbus_address_edges),
+		cmocka_unit_test(modbus_function_and_quantity),
+		cmocka_unit_test(modbus_values),
+		cmocka_unit_test(first_match_and_default),
+		cmocka_unit_test(identities_and_tables),
+		cmocka_unit_test(mqtt_topics),
+		cmocka_unit_test(mqtt_client_and_size),
+		cmocka_unit_test(coap_paths),
+		cmocka_unit_test(http_matches),
+		cmocka_unit_test(rate_limits),
+		cmocka_unit_test(reload_keeps_counters),
+		cmocka_unit_test(deny_log),
+		cmocka_unit_test(print_reparses),
+		cmocka_unit_test(golden),
+		cmocka_unit_test(reject_codes_and_replies),
+		cmocka_unit_test(index_agrees_with_order),
+	};
+	int rc;
+
+	ctx = xmpp_ctx_new(NULL, NULL);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	xmpp_ctx_free(ctx);
+	return rc;
+}
