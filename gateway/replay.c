@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy.h"
 #include "replay.h"
 #include "xgw_transform.h"
 
@@ -42,6 +43,7 @@ struct stats {
 	uint64_t	 packets, transport, other, malformed_pkts;
 	uint64_t	 flows, flows_dropped, pdus, checked, mismatches;
 	uint64_t	 skipped, gap, retrans, bytes;
+	uint64_t	 verdicts[3];	/* by enum xgw_action */
 	struct counts	 kinds, errors, pkt_errors;
 };
 
@@ -74,6 +76,9 @@ struct replay {
 	int		 via_text;	/* check through XML text, as the link does */
 	size_t		 window;
 	const char	*file;
+	const char	*policy_path;
+	struct xgw_policy *policy;	/* a fresh one per capture */
+	uint64_t	 now_ms;	/* the capture's clock, for rate limits */
 	struct flow	*flows[FLOW_BUCKETS];
 	struct stats	 st;
 	struct xgw_buf	 enc;
@@ -87,8 +92,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: xgw-replay [--xml] [--check | --check-element] [--summary-tsv]\n"
-	    "                  [--verbose]\n"
-	    "                  [--map PORT=PROTO] [--window BYTES] capture ...\n");
+	    "                  [--verbose] [--policy FILE] [--map PORT=PROTO]\n"
+	    "                  [--window BYTES] capture ...\n");
 	exit(2);
 }
 
@@ -324,6 +329,25 @@ check_round_trip(struct replay *r, struct flow *f, xmpp_stanza_t *env,
 		xmpp_stanza_release(back);
 }
 
+static const char *const action_names[] = { "pass", "block", "reject" };
+
+/* The policy stage, as the gateway runs it on every stanza. */
+static void
+judge(struct replay *r, struct flow *f, const struct xgw_meta *m,
+    xmpp_stanza_t *el, const char *kind)
+{
+	struct xgw_verdict v;
+	enum xgw_action a;
+
+	a = xgw_policy_eval(r->policy, m, el, r->now_ms, &v);
+	r->st.verdicts[a]++;
+	if (r->verbose)
+		printf("flow %llu pdu %llu %s %s: %s (%s:%u, %s)\n",
+		    (unsigned long long)f->id, (unsigned long long)f->seq,
+		    xgw_dir_name(m->dir), kind, action_names[a],
+		    v.rule >= 0 ? v.file : "default", v.line, v.reason);
+}
+
 static void
 pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
     size_t n)
@@ -347,7 +371,7 @@ pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
 	snprintf(key, sizeof(key), "%s/%s", f->xp->name,
 	    f->xp->kind(el, kind, sizeof(kind)));
 	count(&r->st.kinds, key);
-	if (!r->xml && !r->check) {
+	if (!r->xml && !r->check && r->policy == NULL) {
 		xmpp_stanza_release(el);
 		return;
 	}
@@ -359,6 +383,8 @@ pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
 	m.dir = dir;
 	if ((env = xgw_envelope(r->ctx, &m, el)) == NULL)
 		errx(1, "out of memory");
+	if (r->policy != NULL)
+		judge(r, f, &m, el, key);
 	xmpp_stanza_release(el);
 	if (r->xml) {
 		char *text;
@@ -585,6 +611,46 @@ flows_end(struct replay *r)
 	}
 }
 
+/* What each rule decided: its matches under its action. */
+static void
+policy_summary(struct replay *r)
+{
+	const struct xgw_policy_counters *c;
+	int n = xgw_policy_nrules(r->policy);
+
+	printf("  policy %s: %llu pass, %llu block, %llu reject\n",
+	    r->policy_path, (unsigned long long)r->st.verdicts[XGW_PASS],
+	    (unsigned long long)r->st.verdicts[XGW_BLOCK],
+	    (unsigned long long)r->st.verdicts[XGW_REJECT]);
+	for (int i = 0; i < n; i++) {
+		c = xgw_policy_counters(r->policy, i);
+		printf("    rule %d: %llu matched, %llu rate-limited: %s\n",
+		    i + 1, (unsigned long long)c->matches,
+		    (unsigned long long)c->limited,
+		    xgw_policy_rule_text(r->policy, i));
+	}
+	c = xgw_policy_counters(r->policy, -1);
+	printf("    default deny: %llu\n", (unsigned long long)c->matches);
+}
+
+static struct xgw_policy *
+policy_load(const char *path)
+{
+	struct xgw_policy_err pe;
+	struct xgw_policy *pol;
+
+	if ((pol = xgw_policy_load(path, &pe)) == NULL) {
+		if (pe.line > 0)
+			fprintf(stderr, "xgw-replay: %s:%u:%u: %s\n", pe.file,
+			    pe.line, pe.col, pe.msg);
+		else
+			fprintf(stderr, "xgw-replay: %s: %s\n", pe.file,
+			    pe.msg);
+		exit(2);
+	}
+	return pol;
+}
+
 static void
 summary(struct replay *r, const char *path)
 {
@@ -602,6 +668,11 @@ summary(struct replay *r, const char *path)
 		print_counts(stdout, &s->errors, "=", ",");
 		putchar('\t');
 		print_counts(stdout, &s->kinds, "=", ",");
+		if (r->policy != NULL)
+			printf("\tpass=%llu\tblock=%llu\treject=%llu",
+			    (unsigned long long)s->verdicts[XGW_PASS],
+			    (unsigned long long)s->verdicts[XGW_BLOCK],
+			    (unsigned long long)s->verdicts[XGW_REJECT]);
 		putchar('\n');
 		return;
 	}
@@ -627,6 +698,8 @@ summary(struct replay *r, const char *path)
 		printf("  round trip: %llu checked, %llu mismatches\n",
 		    (unsigned long long)s->checked,
 		    (unsigned long long)s->mismatches);
+	if (r->policy != NULL)
+		policy_summary(r);
 }
 
 /* Returns 2 for a capture that cannot be read, else 0 or 1 (mismatches). */
@@ -643,6 +716,8 @@ replay_file(struct replay *r, const char *path)
 
 	memset(&r->st, 0, sizeof(r->st));
 	r->file = path;
+	if (r->policy_path != NULL)
+		r->policy = policy_load(r->policy_path);
 	if ((pc = pcap_open_offline(path, ebuf)) == NULL) {
 		fprintf(stderr, "xgw-replay: %s: not a readable capture: %s\n",
 		    path, ebuf);
@@ -658,6 +733,7 @@ replay_file(struct replay *r, const char *path)
 	}
 	while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
 		r->st.packets++;
+		r->now_ms = (uint64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000;
 		switch (cap_parse(dlt, data, h->caplen, &k, &why)) {
 		case 1:
 			packet(r, &k);
@@ -676,11 +752,17 @@ replay_file(struct replay *r, const char *path)
 		    pcap_geterr(pc));
 		pcap_close(pc);
 		flows_end(r);
+		xgw_policy_free(r->policy);
+		r->policy = NULL;
 		return 2;
 	}
 	pcap_close(pc);
 	flows_end(r);
 	summary(r, path);
+	if (r->policy != NULL) {
+		xgw_policy_free(r->policy);
+		r->policy = NULL;
+	}
 	return r->st.mismatches > 0;
 }
 
@@ -711,6 +793,7 @@ main(int argc, char *argv[])
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "map", required_argument, NULL, 'm' },
 		{ "window", required_argument, NULL, 'w' },
+		{ "policy", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct replay r;
@@ -722,7 +805,7 @@ main(int argc, char *argv[])
 		for (size_t j = 0; j < 4 && xgw_protos[i]->ports[j] != 0; j++)
 			r.map[xgw_protos[i]->stream][xgw_protos[i]->ports[j]] =
 			    xgw_protos[i];
-	while ((ch = getopt_long(argc, argv, "xcetvm:w:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "xcetvm:w:p:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'x':
 			r.xml = 1;
@@ -741,6 +824,10 @@ main(int argc, char *argv[])
 			break;
 		case 'm':
 			add_map(&r, optarg);
+			break;
+		case 'p':
+			r.policy_path = optarg;
+			xgw_policy_free(policy_load(optarg));
 			break;
 		case 'w':
 			if (xgw_parse_uint(optarg, strlen(optarg), XGW_PDU_MAX,

@@ -494,6 +494,10 @@ encode_records(xmpp_stanza_t *el, unsigned fc, enum xgw_dir dir,
 			continue;
 		if (xgw_get_uint(c, "ref", 255, &ref, err) == -1)
 			return -1;
+		if (ref != 6)
+			return xgw_fail(err, 0, "bad-element",
+			    "<record ref=\"%llu\">: the reference type is 6",
+			    (unsigned long long)ref);
 		if (resp20) {
 			if (xgw_get_uint(c, "len", 255, &len, err) == -1 ||
 			    xgw_buf_u8(b, len, err) == -1 ||
@@ -619,6 +623,9 @@ encode_mei(xmpp_stanza_t *el, enum xgw_dir dir, struct xgw_buf *b,
 		return encode_layout(el, devid_req, b, err);
 	if (encode_layout(el, devid_resp, b, err) == -1)
 		return -1;
+	if (b->data[b->len - 3] != 0 && b->data[b->len - 3] != 0xff)
+		return xgw_fail(err, 0, "bad-element",
+		    "more is %u, expected 0 or 255", b->data[b->len - 3]);
 	count = b->data[b->len - 1];
 	for (c = xmpp_stanza_get_children(el); c != NULL;
 	    c = xmpp_stanza_get_next(c)) {

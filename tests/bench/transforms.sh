@@ -4,12 +4,15 @@
 #
 #   tests/bench/transforms.sh [BUILD-DIR] [RUNS]
 #
-# For each protocol: the median wall time of RUNS runs of
-#   xgw-replay --check   (read, reassemble, decode, element -> XML text ->
-#                         element -> bytes, compare)
-#   tshark -T pdml       (read, reassemble, dissect, print)
-# reported as PDUs/s, MB/s of PDU bytes and the ratio, plus the peak RSS of
-# xgw-replay on the largest capture.  Machines are noisy: trust the ratio.
+# For each protocol: the median wall time of RUNS runs, over all of its
+# captures, of
+#   xgw-replay --check-element  (read, reassemble, decode, encode, compare)
+#   xgw-replay --check          (the same with element -> XML text ->
+#                                element in between, as the link does)
+#   tshark -T pdml              (read, reassemble, dissect, print)
+# reported as PDUs/s, MB/s of PDU bytes and the ratios to tshark, plus the
+# peak RSS of xgw-replay on the largest capture.  Process start-up is in
+# every figure.  Machines are noisy: trust the ratios.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
@@ -41,7 +44,7 @@ tshark_args_for() {
 	done
 }
 
-printf '%-7s %8s %9s %12s %9s %12s %8s %10s\n' protocol pdus "xgw ms" "xgw pdu/s" "xgw MB/s" "tshark pdu/s" ratio "rss KiB"
+printf '%-7s %7s %12s %9s %12s %12s %9s %9s %8s\n' protocol pdus "elem pdu/s" "elem MB/s" "text pdu/s" "tshark pdu/s" "elem/ts" "text/ts" "rss KiB"
 for proto in modbus coap mqtt http; do
 	files=$(ls "$pcaps/$proto"/*.pcap* 2>/dev/null) || continue
 	pdus=0 bytes=0 largest="" lsize=0
@@ -55,15 +58,19 @@ for proto in modbus coap mqtt http; do
 	done
 	bytes=$("$replay" $(for f in $files; do args_for "$f" "$proto"; done | tr '\n' ' ') $files 2>/dev/null |
 	    sed -n 's/.*bytes: \([0-9]*\) in pdus.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
-	xgw=$(for i in $(seq "$runs"); do
-		t0=$(now)
-		for f in $files; do
-			a=$(args_for "$f" "$proto")
-			# shellcheck disable=SC2086
-			$one "$replay" --check $a "$f" >/dev/null || true
-		done
-		echo $(( $(now) - t0 ))
-	done | median)
+	time_replay() {
+		for i in $(seq "$runs"); do
+			t0=$(now)
+			for f in $files; do
+				a=$(args_for "$f" "$proto")
+				# shellcheck disable=SC2086
+				$one "$replay" "$1" $a "$f" >/dev/null || true
+			done
+			echo $(( $(now) - t0 ))
+		done | median
+	}
+	elem=$(time_replay --check-element)
+	text=$(time_replay --check)
 	ts=$(for i in $(seq "$runs"); do
 		t0=$(now)
 		for f in $files; do
@@ -74,8 +81,8 @@ for proto in modbus coap mqtt http; do
 		echo $(( $(now) - t0 ))
 	done | median)
 	rss=$(/usr/bin/time -f %M "$replay" --check $(args_for "$largest" "$proto") "$largest" 2>&1 >/dev/null | tail -1)
-	awk -v p="$proto" -v n="$pdus" -v b="$bytes" -v x="$xgw" -v t="$ts" -v r="$rss" 'BEGIN {
-		xr = n / (x / 1e9); tr = n / (t / 1e9)
-		printf "%-7s %8d %9.1f %12.0f %9.2f %12.0f %8.1f %10s\n", p, n, x / 1e6, xr, b / (x / 1e9) / 1e6, tr, xr / tr, r
+	awk -v p="$proto" -v n="$pdus" -v b="$bytes" -v e="$elem" -v x="$text" -v t="$ts" -v r="$rss" 'BEGIN {
+		er = n / (e / 1e9); xr = n / (x / 1e9); tr = n / (t / 1e9)
+		printf "%-7s %7d %12.0f %9.2f %12.0f %12.0f %9.1f %9.1f %8s\n", p, n, er, b / (e / 1e9) / 1e6, xr, tr, er / tr, xr / tr, r
 	}'
 done

@@ -460,6 +460,12 @@ encode_refuses(void **state)
 	assert_encode_fails(MB "len='3' fc='3' exception='2'/>",
 	    "only valid in a response");
 	assert_encode_fails(MB "len='2' fc='0'/>", "fc 0");
+	/* what decode refuses, encode refuses too */
+	assert_encode_fails(MB "len='10' fc='20' bc='7'><record ref='5' file='4' "
+	    "record='1' len='2'/></modbus>", "reference type is 6");
+	assert_encode_fails("<modbus xmlns='urn:xgw:modbus:1' dir='response' "
+	    "tid='1' pid='0' len='8' unit='1' fc='43' mei='14' code='1' "
+	    "conformity='1' more='77' next='0' count='0'/>", "more is 77");
 	assert_encode_fails("<modbus xmlns='urn:xgw:modbus:1' dir='event' tid='1' "
 	    "pid='0' len='2' unit='1' fc='7'/>", "dir=");
 	assert_encode_fails("<modbus xmlns='urn:xgw:modbus:1' dir='request' tid='1' "
