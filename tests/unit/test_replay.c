@@ -98,7 +98,8 @@ frame(enum link link, const struct seg *s, uint8_t *f)
 	tcp[4] = seq >> 24; tcp[5] = seq >> 16; tcp[6] = seq >> 8; tcp[7] = seq;
 	tcp[12] = 5 << 4;
 	tcp[13] = s->flags ? s->flags : 0x18;
-	memcpy(tcp + 20, s->data, s->len);
+	if (s->len > 0)
+		memcpy(tcp + 20, s->data, s->len);
 	return l2 + n;
 }
 
