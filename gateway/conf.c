@@ -1,0 +1,1391 @@
+/*
+ * xgw.conf: a lexer with pf-style macros and a recursive descent parser
+ * over keyword tables, one per block.  The grammar is in gateway/README.md
+ * ("xgw.conf"); this file is its only implementation, used by xgwd for the
+ * whole file and by the adapters for the one block they are sent.  The
+ * first error ends the parse (a longjmp back to run), so nothing of a bad
+ * file is ever used.  Defaults are filled in as blocks close, so the
+ * printed form names every setting and re-parses to the same structure.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "policy_int.h"		/* pol_closest, pol_topic_valid */
+
+#define CONF_FILE_MAX	(1024 * 1024)
+#define TOK_MAX		1024
+#define MACRO_DEPTH	8
+#define KW_MAX		8		/* keywords of the largest table */
+
+#define SPOOL_MIN	(1ull << 20)
+#define SPOOL_LIMIT	(1ull << 40)
+#define TIMEOUT_MAX_MS	600000u
+#define PING_MAX_S	3600u
+#define WINDOW_MAX	100000u
+#define DFLT_TIMEOUT_MS	1000u
+
+enum tt { T_EOF, T_NL, T_WORD, T_STRING, T_PUNCT };
+
+struct tok {
+	enum tt		 t;
+	char		 s[TOK_MAX];
+	unsigned	 line, col;
+};
+
+struct src {
+	const char	*p, *end;
+	unsigned	 line, col;
+};
+
+struct macro {
+	char		*name;
+	char		*value;
+};
+
+struct pos {
+	unsigned	 line, col;	/* line 0: not given */
+};
+
+struct parser {
+	struct xgw_conf		*conf;
+	struct conf_err		*err;
+	jmp_buf			 fail;
+	struct src		 src[MACRO_DEPTH + 1];
+	int			 depth;		/* 0: the text itself */
+	unsigned		 mline, mcol;	/* where the macro in use was named */
+	struct tok		 tok;
+	struct macro		*macros;
+	size_t			 nmacros;
+	struct pos		 at;		/* the keyword last consumed */
+	int			 closed;	/* the statement ended with its block's '}' */
+	int			 adapter_only;	/* conf_parse_adapter: one block, nothing else */
+};
+
+/*
+ * A keyword of a block or an option of a statement.  fn runs after the
+ * keyword is consumed; arg is the block's structure.  Keywords not marked
+ * many may be given once per block or statement.
+ */
+struct kw {
+	const char	*name;
+	void		(*fn)(struct parser *, void *);
+	int		 many;
+};
+
+struct proto {
+	const char	*name;
+	const char	*title;		/* for messages */
+	uint16_t	 port;
+};
+
+static const struct proto protos[] = {
+	{ "modbus", "Modbus", 502 },
+	{ "coap", "CoAP", 5683 },
+	{ "mqtt", "MQTT", 1883 },
+	{ "http", "HTTP", 80 },
+};
+#define NPROTOS		(sizeof(protos) / sizeof(protos[0]))
+
+static void perr(struct parser *, unsigned, unsigned, const char *, ...)
+    __attribute__((format(printf, 4, 5), noreturn));
+
+static void
+perr(struct parser *ps, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+
+	ps->err->line = line;
+	ps->err->col = col;
+	va_start(ap, fmt);
+	vsnprintf(ps->err->msg, sizeof(ps->err->msg), fmt, ap);
+	va_end(ap);
+	longjmp(ps->fail, 1);
+}
+
+/* Lexer */
+
+static int
+peekc(struct parser *ps)
+{
+	struct src *s = &ps->src[ps->depth];
+
+	return s->p < s->end ? (unsigned char)*s->p : -1;
+}
+
+static int
+getc_(struct parser *ps)
+{
+	struct src *s = &ps->src[ps->depth];
+	int c;
+
+	if (s->p >= s->end)
+		return -1;
+	c = (unsigned char)*s->p++;
+	if (c == '\n') {
+		s->line++;
+		s->col = 1;
+	} else
+		s->col++;
+	return c;
+}
+
+static int
+namec(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Paths, addresses (::1), JIDs and urn:uuid: are words: quotes are for spaces. */
+static int
+wordc(int c)
+{
+	return namec(c) || (c != '\0' && strchr("-.:/@+%", c) != NULL);
+}
+
+static const char *
+macro_find(struct parser *ps, const char *name)
+{
+	for (size_t i = 0; i < ps->nmacros; i++)
+		if (strcmp(ps->macros[i].name, name) == 0)
+			return ps->macros[i].value;
+	return NULL;
+}
+
+static void
+macro_expand(struct parser *ps, unsigned line, unsigned col)
+{
+	char name[TOK_MAX];
+	const char *v, *cands[64], *near;
+	size_t n = 0;
+
+	while (namec(peekc(ps)) && n < sizeof(name) - 1)
+		name[n++] = getc_(ps);
+	name[n] = '\0';
+	if (n == 0)
+		perr(ps, line, col, "expected a macro name after $");
+	if ((v = macro_find(ps, name)) == NULL) {
+		for (n = 0; n < ps->nmacros && n < 64; n++)
+			cands[n] = ps->macros[n].name;
+		near = pol_closest(name, cands, n);
+		perr(ps, line, col, "undefined macro $%s%s%s%s", name,
+		    near ? " (did you mean $" : "", near ? near : "",
+		    near ? "?)" : "");
+	}
+	if (ps->depth == MACRO_DEPTH)
+		perr(ps, line, col, "macros nested deeper than %d", MACRO_DEPTH);
+	if (ps->depth == 0) {
+		ps->mline = line;
+		ps->mcol = col;
+	}
+	ps->depth++;
+	ps->src[ps->depth] = (struct src){ v, v + strlen(v), line, col };
+}
+
+static void
+lex_string(struct parser *ps, struct tok *t)
+{
+	size_t n = 0;
+	int c;
+
+	for (;;) {
+		if ((c = getc_(ps)) == -1 || c == '\n')
+			perr(ps, t->line, t->col, "unterminated string");
+		if (c == '"')
+			break;
+		/* a NUL would end the value early: refused, not cut */
+		if (c == '\0')
+			perr(ps, t->line, t->col, "NUL byte in a string");
+		if (c == '\\' && (peekc(ps) == '"' || peekc(ps) == '\\'))
+			c = getc_(ps);
+		if (n == TOK_MAX - 1)
+			perr(ps, t->line, t->col, "string longer than %d bytes",
+			    TOK_MAX - 1);
+		t->s[n++] = c;
+	}
+	t->s[n] = '\0';
+	t->t = T_STRING;
+}
+
+static void
+lex_word(struct parser *ps, struct tok *t)
+{
+	size_t n = 0;
+
+	while (wordc(peekc(ps))) {
+		if (n == TOK_MAX - 1)
+			perr(ps, t->line, t->col, "word longer than %d bytes",
+			    TOK_MAX - 1);
+		t->s[n++] = getc_(ps);
+	}
+	t->s[n] = '\0';
+	t->t = T_WORD;
+}
+
+static void
+next(struct parser *ps)
+{
+	struct tok *t = &ps->tok;
+	int c;
+
+	for (;;) {
+		c = peekc(ps);
+		if (c == -1 && ps->depth > 0) {
+			ps->depth--;
+			continue;
+		}
+		t->line = ps->depth ? ps->mline : ps->src[0].line;
+		t->col = ps->depth ? ps->mcol : ps->src[0].col;
+		if (c == ' ' || c == '\t' || c == '\r') {
+			getc_(ps);
+		} else if (c == '\\') {
+			getc_(ps);
+			if (getc_(ps) != '\n')
+				perr(ps, t->line, t->col,
+				    "expected a newline after \\");
+		} else if (c == '#') {
+			while (peekc(ps) != -1 && peekc(ps) != '\n')
+				getc_(ps);
+		} else if (c == '$') {
+			getc_(ps);
+			macro_expand(ps, t->line, t->col);
+		} else
+			break;
+	}
+	t->s[0] = '\0';
+	if (c == -1) {
+		t->t = T_EOF;
+		return;
+	}
+	if (c == '\n' || c == ';') {
+		getc_(ps);
+		t->t = T_NL;
+		return;
+	}
+	if (c == '"') {
+		getc_(ps);
+		lex_string(ps, t);
+		return;
+	}
+	if (wordc(c)) {
+		lex_word(ps, t);
+		return;
+	}
+	if (c != '{' && c != '}' && c != '=')
+		perr(ps, t->line, t->col, "unexpected character '%c'%s",
+		    c >= 0x20 && c < 0x7f ? c : '?',
+		    c >= 0x20 && c < 0x7f ? "" : " (a control or non-ASCII byte)");
+	t->s[0] = getc_(ps);
+	t->s[1] = '\0';
+	t->t = T_PUNCT;
+}
+
+/* Parser helpers */
+
+static const char *
+found(const struct tok *t, char *buf, size_t len)
+{
+	switch (t->t) {
+	case T_EOF:
+		return "end of file";
+	case T_NL:
+		return "end of line";
+	case T_STRING:
+		snprintf(buf, len, "\"%.60s\"", t->s);
+		return buf;
+	default:
+		snprintf(buf, len, "'%.60s'", t->s);
+		return buf;
+	}
+}
+
+static void unexpected(struct parser *, const char *, const char *const *,
+    size_t) __attribute__((noreturn));
+
+/* "expected X, found 'Y' (did you mean Z?)" */
+static void
+unexpected(struct parser *ps, const char *what, const char *const *cands,
+    size_t n)
+{
+	const char *near = NULL;
+	char buf[80];
+
+	if (ps->tok.t == T_WORD && cands != NULL)
+		near = pol_closest(ps->tok.s, cands, n);
+	perr(ps, ps->tok.line, ps->tok.col, "expected %s, found %s%s%s%s",
+	    what, found(&ps->tok, buf, sizeof(buf)), near ? " (did you mean " : "",
+	    near ? near : "", near ? "?)" : "");
+}
+
+static int
+is(struct parser *ps, enum tt t, const char *s)
+{
+	return ps->tok.t == t && (s == NULL || strcmp(ps->tok.s, s) == 0);
+}
+
+static void
+expect(struct parser *ps, enum tt t, const char *s, const char *what)
+{
+	if (!is(ps, t, s))
+		unexpected(ps, what, NULL, 0);
+	next(ps);
+}
+
+static int
+at_end(struct parser *ps)
+{
+	return ps->tok.t == T_NL || ps->tok.t == T_EOF || is(ps, T_PUNCT, "}");
+}
+
+/*
+ * The keyword at the token in tab, consumed, its first place noted in
+ * seen; anything else is an error listing the table (and "tail").
+ */
+static const struct kw *
+keyword(struct parser *ps, const struct kw *tab, size_t n, struct pos *seen,
+    const char *tail)
+{
+	const char *cands[KW_MAX];
+	char what[200];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!is(ps, T_WORD, tab[i].name))
+			continue;
+		if (seen[i].line != 0 && !tab[i].many)
+			perr(ps, ps->tok.line, ps->tok.col,
+			    "%s is given twice (first at line %u)",
+			    tab[i].name, seen[i].line);
+		ps->at = (struct pos){ ps->tok.line, ps->tok.col };
+		if (seen[i].line == 0)
+			seen[i] = ps->at;
+		next(ps);
+		return &tab[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		cands[i] = tab[i].name;
+		len += snprintf(what + len, sizeof(what) - len, "%s%s",
+		    i == 0 ? "" : i + 1 < n || tail ? ", " : " or ", tab[i].name);
+	}
+	if (tail != NULL)
+		snprintf(what + len, sizeof(what) - len, " or %s", tail);
+	unexpected(ps, what, cands, n);
+}
+
+/* Options of one statement, in any order, each once, up to the end of it. */
+static void
+options(struct parser *ps, const struct kw *tab, size_t n, void *arg)
+{
+	struct pos seen[KW_MAX] = { 0 };
+
+	while (!at_end(ps))
+		keyword(ps, tab, n, seen, "end of line")->fn(ps, arg);
+}
+
+static void
+end_statement(struct parser *ps)
+{
+	if (ps->closed) {
+		ps->closed = 0;
+		return;
+	}
+	if (ps->tok.t == T_NL)
+		next(ps);
+	else if (!at_end(ps))
+		unexpected(ps, "end of line", NULL, 0);
+}
+
+/*
+ * "{" statements "}": one statement a line (or ';'); seen[] tells the
+ * caller which keywords were given, and where.
+ */
+static void
+block(struct parser *ps, const struct kw *tab, size_t n, struct pos *seen,
+    void *arg, const char *what, unsigned line)
+{
+	expect(ps, T_PUNCT, "{", "'{' on the same line");
+	for (;;) {
+		while (ps->tok.t == T_NL)
+			next(ps);
+		if (is(ps, T_PUNCT, "}"))
+			break;
+		if (ps->tok.t == T_EOF)
+			perr(ps, ps->tok.line, ps->tok.col,
+			    "expected '}' to close the %s block of line %u, found end of file",
+			    what, line);
+		keyword(ps, tab, n, seen, "'}'")->fn(ps, arg);
+		end_statement(ps);
+	}
+	next(ps);
+	ps->closed = 1;
+}
+
+/* Values */
+
+/* A word or a quoted string into a field of size bytes, never cut short. */
+static void
+value(struct parser *ps, const char *what, char *out, size_t size)
+{
+	size_t len;
+
+	if (ps->tok.t != T_WORD && ps->tok.t != T_STRING) {
+		char buf[80];
+
+		snprintf(buf, sizeof(buf), "a value for %s", what);
+		unexpected(ps, buf, NULL, 0);
+	}
+	if ((len = strlen(ps->tok.s)) == 0)
+		perr(ps, ps->tok.line, ps->tok.col, "%s is empty", what);
+	if (len >= size)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "%s \"%.40s...\" is %zu bytes long, the limit is %zu",
+		    what, ps->tok.s, len, size - 1);
+	memcpy(out, ps->tok.s, len + 1);
+	next(ps);
+}
+
+static void
+path(struct parser *ps, const char *what, char *out, size_t size)
+{
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	value(ps, what, out, size);
+	if (out[0] != '/')
+		perr(ps, line, col, "%s \"%.60s\" is not an absolute path",
+		    what, out);
+}
+
+static void
+uuid(struct parser *ps, const char *what, char *out)
+{
+	unsigned line = ps->tok.line, col = ps->tok.col;
+	char buf[TOK_MAX];
+
+	value(ps, what, buf, sizeof(buf));
+	if (!xgw_uuid_valid(buf))
+		perr(ps, line, col,
+		    "%s '%.60s' is not an identity: expected urn:uuid: and a lower-case UUID",
+		    what, buf);
+	memcpy(out, buf, 46);
+}
+
+static uint64_t
+number(struct parser *ps, const char *what, uint64_t min, uint64_t max)
+{
+	char buf[80];
+	uint64_t v;
+
+	if (ps->tok.t != T_WORD ||
+	    xgw_parse_uint(ps->tok.s, strlen(ps->tok.s), max, &v) == -1 ||
+	    v < min)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "%s: expected a number %llu..%llu, found %s", what,
+		    (unsigned long long)min, (unsigned long long)max,
+		    found(&ps->tok, buf, sizeof(buf)));
+	next(ps);
+	return v;
+}
+
+static uint16_t
+port(struct parser *ps)
+{
+	return number(ps, "port", 1, 65535);
+}
+
+/*
+ * N followed by a unit from units[] (multipliers in mult[]); the result
+ * in [min, max].  The message shows the limits in the units of hint.
+ */
+static uint64_t
+scaled(struct parser *ps, const char *what, const char *const *units,
+    const uint64_t *mult, size_t nunits, uint64_t min, uint64_t max,
+    const char *range)
+{
+	const char *s = ps->tok.s, *u = s;
+	uint64_t v;
+	size_t i = nunits;
+
+	if (ps->tok.t == T_WORD) {
+		for (u = s; *u >= '0' && *u <= '9'; u++)
+			;
+		for (i = 0; i < nunits; i++)
+			if (strcmp(u, units[i]) == 0)
+				break;
+	}
+	if (i == nunits || xgw_parse_uint(s, u - s, max / mult[i], &v) == -1 ||
+	    v * mult[i] < min || v * mult[i] > max) {
+		char buf[80];
+
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "%s: expected %s, found %s", what, range,
+		    found(&ps->tok, buf, sizeof(buf)));
+	}
+	next(ps);
+	return v * mult[i];
+}
+
+static unsigned
+duration_ms(struct parser *ps, const char *what, unsigned min, unsigned max,
+    const char *range)
+{
+	static const char *const units[] = { "ms", "s", "m" };
+	static const uint64_t mult[] = { 1, 1000, 60000 };
+
+	return scaled(ps, what, units, mult, 3, min, max, range);
+}
+
+static uint64_t
+size(struct parser *ps, const char *what, uint64_t min, uint64_t max,
+    const char *range)
+{
+	static const char *const units[] = { "", "K", "M", "G" };
+	static const uint64_t mult[] = { 1, 1ull << 10, 1ull << 20, 1ull << 30 };
+
+	return scaled(ps, what, units, mult, 4, min, max, range);
+}
+
+static const struct proto *
+proto_of(const struct conf_adapter *a)
+{
+	for (size_t i = 0; i < NPROTOS; i++)
+		if (strcmp(protos[i].name, a->proto) == 0)
+			return &protos[i];
+	return NULL;
+}
+
+/* Top level */
+
+static void
+st_gateway(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	uuid(ps, "gateway", c->gateway);
+}
+
+static void
+st_state_dir(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	path(ps, "state-dir", c->state_dir, sizeof(c->state_dir));
+}
+
+static void
+st_user(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	value(ps, "user", c->user, sizeof(c->user));
+	for (const char *p = c->user; *p != '\0'; p++)
+		if (!namec((unsigned char)*p) && *p != '-' && *p != '.')
+			perr(ps, line, col,
+			    "user \"%.60s\" is not a user name (letters, digits, _ - .)",
+			    c->user);
+}
+
+static void
+st_control(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	path(ps, "control", c->control, sizeof(c->control));
+}
+
+static void
+st_rules(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	path(ps, "rules", c->rules, sizeof(c->rules));
+}
+
+static void
+op_spool_max(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	c->spool_max = size(ps, "spool max", SPOOL_MIN, SPOOL_LIMIT,
+	    "a size 1M..1024G (K, M, G: 1024-based)");
+}
+
+static const struct kw spool_opts[] = {
+	{ "max", op_spool_max, 0 },
+};
+
+static void
+st_spool(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	path(ps, "spool", c->spool_dir, sizeof(c->spool_dir));
+	options(ps, spool_opts, 1, c);
+}
+
+/* xmpp { } */
+
+static void
+op_server_port(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	c->xmpp.port = port(ps);
+}
+
+static void
+op_server_tls(struct parser *ps, void *arg)
+{
+	static const char *const modes[] = { "starttls", "direct" };
+	static const char *const off[] = { "none", "off", "no", "plain",
+	    "disable", "disabled", "false" };
+	struct xgw_conf *c = arg;
+
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++)
+		if (is(ps, T_WORD, off[i]))
+			perr(ps, ps->tok.line, ps->tok.col,
+			    "tls %s: TLS is mandatory and cannot be turned off; use tls starttls (port 5222) or tls direct (port 5223)",
+			    off[i]);
+	if (is(ps, T_WORD, "starttls"))
+		c->xmpp.tls = CONF_STARTTLS;
+	else if (is(ps, T_WORD, "direct"))
+		c->xmpp.tls = CONF_DIRECT_TLS;
+	else
+		unexpected(ps, "starttls or direct", modes, 2);
+	next(ps);
+}
+
+static const struct kw server_opts[] = {
+	{ "port", op_server_port, 0 },
+	{ "tls", op_server_tls, 0 },
+};
+
+static void
+st_server(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	value(ps, "server", c->xmpp.server, sizeof(c->xmpp.server));
+	options(ps, server_opts, 2, c);
+}
+
+static void
+st_ca(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	path(ps, "ca", c->xmpp.ca, sizeof(c->xmpp.ca));
+}
+
+/* The second half of a pair (certificate/key, jid/password), on the same line. */
+static void
+pair(struct parser *ps, const char *first, const char *second, char *out,
+    size_t size, int is_path)
+{
+	char what[80];
+
+	snprintf(what, sizeof(what), "'%s' and its value after %s", second,
+	    first);
+	expect(ps, T_WORD, second, what);
+	if (is_path)
+		path(ps, second, out, size);
+	else
+		value(ps, second, out, size);
+}
+
+static void
+st_certificate(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	path(ps, "certificate", c->xmpp.cert, sizeof(c->xmpp.cert));
+	pair(ps, "certificate", "key", c->xmpp.key, sizeof(c->xmpp.key), 1);
+}
+
+static void
+st_jid(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+	const char *at;
+
+	value(ps, "jid", c->xmpp.jid, sizeof(c->xmpp.jid));
+	at = strchr(c->xmpp.jid, '@');
+	if (at == NULL || at == c->xmpp.jid || at[1] == '\0' ||
+	    strchr(c->xmpp.jid, '/') != NULL)
+		perr(ps, line, col, "jid \"%.60s\" is not a bare JID (user@domain)",
+		    c->xmpp.jid);
+	pair(ps, "jid", "password", c->xmpp.password,
+	    sizeof(c->xmpp.password), 0);
+}
+
+static void
+st_broker(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	value(ps, "broker", c->xmpp.broker, sizeof(c->xmpp.broker));
+}
+
+static void
+st_ping(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned ms = duration_ms(ps, "ping", 1000, PING_MAX_S * 1000,
+	    "a duration 1s..60m");
+
+	if (ms % 1000 != 0)
+		perr(ps, line, col, "ping: %ums is not a whole number of seconds",
+		    ms);
+	c->xmpp.ping_s = ms / 1000;
+}
+
+static void
+st_window(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+
+	c->xmpp.window = number(ps, "window", 1, WINDOW_MAX);
+}
+
+enum { X_SERVER, X_CA, X_CERT, X_JID, X_BROKER, X_PING, X_WINDOW, X_N };
+
+static const struct kw xmpp_kws[X_N] = {
+	[X_SERVER] = { "server", st_server, 0 },
+	[X_CA] = { "ca", st_ca, 0 },
+	[X_CERT] = { "certificate", st_certificate, 0 },
+	[X_JID] = { "jid", st_jid, 0 },
+	[X_BROKER] = { "broker", st_broker, 0 },
+	[X_PING] = { "ping", st_ping, 0 },
+	[X_WINDOW] = { "window", st_window, 0 },
+};
+
+static void
+st_xmpp(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+	struct pos seen[X_N] = { 0 }, *later;
+	unsigned line = ps->at.line, col = ps->at.col;
+
+	block(ps, xmpp_kws, X_N, seen, c, "xmpp", line);
+	if (seen[X_SERVER].line == 0)
+		perr(ps, line, col, "xmpp: server is required");
+	if (seen[X_CA].line == 0)
+		perr(ps, line, col,
+		    "xmpp: ca is required (the CA that signed the server's certificate: TLS is always verified)");
+	if (seen[X_BROKER].line == 0)
+		perr(ps, line, col, "xmpp: broker is required (the broker's JID)");
+	if (seen[X_CERT].line == 0 && seen[X_JID].line == 0)
+		perr(ps, line, col,
+		    "xmpp: no login: give certificate PATH key PATH (SASL EXTERNAL) or jid JID password SECRET (SCRAM)");
+	if (seen[X_CERT].line != 0 && seen[X_JID].line != 0) {
+		later = seen[X_CERT].line > seen[X_JID].line ||
+		    (seen[X_CERT].line == seen[X_JID].line &&
+		    seen[X_CERT].col > seen[X_JID].col) ?
+		    &seen[X_CERT] : &seen[X_JID];
+		perr(ps, later->line, later->col,
+		    "xmpp: one login only: certificate+key (SASL EXTERNAL) or jid+password (SCRAM), not both");
+	}
+	if (c->xmpp.port == 0)
+		c->xmpp.port = c->xmpp.tls == CONF_DIRECT_TLS ? 5223 : 5222;
+}
+
+/* adapter PROTO { } */
+
+static void
+op_listen_port(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+
+	a->listen_port = port(ps);
+}
+
+static const struct kw listen_opts[] = {
+	{ "port", op_listen_port, 0 },
+};
+
+static void
+st_listen(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned char addr[16];
+
+	value(ps, "listen", a->listen, sizeof(a->listen));
+	if (inet_pton(AF_INET, a->listen, addr) != 1 &&
+	    inet_pton(AF_INET6, a->listen, addr) != 1)
+		perr(ps, line, col,
+		    "listen '%.60s' is not an IPv4 or IPv6 address", a->listen);
+	options(ps, listen_opts, 1, a);
+}
+
+static void
+st_timeout(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+
+	a->timeout_ms = duration_ms(ps, "timeout", 1, TIMEOUT_MAX_MS,
+	    "a duration 1ms..10m");
+}
+
+/* What a route matches, by protocol: a unit, a path prefix or a topic filter. */
+static void
+route_match(struct parser *ps, const struct conf_adapter *a, const char *m,
+    unsigned line, unsigned col)
+{
+	const struct proto *p = proto_of(a);
+	uint64_t unit;
+
+	if (strcmp(p->name, "modbus") == 0) {
+		if (strncmp(m, "unit ", 5) != 0 ||
+		    xgw_parse_uint(m + 5, strlen(m + 5), 255, &unit) == -1)
+			perr(ps, line, col,
+			    "route: a Modbus route matches \"unit N\" (N 0..255), found \"%.60s\"",
+			    m);
+	} else if (strcmp(p->name, "mqtt") == 0) {
+		if (!pol_topic_valid(m))
+			perr(ps, line, col,
+			    "route: topic filter \"%.60s\": '+' and '#' must fill a level, '#' only at the end",
+			    m);
+	} else if (m[0] != '/')
+		perr(ps, line, col,
+		    "route: a %s route matches a path prefix starting with '/', found \"%.60s\"",
+		    p->title, m);
+}
+
+static void
+st_route(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+	struct conf_route *r;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	if (a->nroutes == CONF_MAX_ROUTES)
+		perr(ps, ps->at.line, ps->at.col, "adapter %s: more than %d routes", a->proto,
+		    CONF_MAX_ROUTES);
+	r = &a->routes[a->nroutes];
+	value(ps, "route", r->match, sizeof(r->match));
+	route_match(ps, a, r->match, line, col);
+	for (int i = 0; i < a->nroutes; i++)
+		if (strcmp(a->routes[i].match, r->match) == 0)
+			perr(ps, line, col, "route \"%.60s\" is given twice",
+			    r->match);
+	expect(ps, T_WORD, "to", "'to' and the remote endpoint's urn:uuid:");
+	uuid(ps, "route to", r->to);
+	a->nroutes++;
+}
+
+static void
+op_dev_host(struct parser *ps, void *arg)
+{
+	struct conf_device *d = arg;
+
+	value(ps, "host", d->host, sizeof(d->host));
+}
+
+static void
+op_dev_port(struct parser *ps, void *arg)
+{
+	struct conf_device *d = arg;
+
+	d->port = port(ps);
+}
+
+static void
+op_dev_unit(struct parser *ps, void *arg)
+{
+	struct conf_device *d = arg;
+
+	d->unit = number(ps, "unit", 0, 255);
+}
+
+static void
+op_dev_timeout(struct parser *ps, void *arg)
+{
+	struct conf_device *d = arg;
+
+	d->timeout_ms = duration_ms(ps, "timeout", 1, TIMEOUT_MAX_MS,
+	    "a duration 1ms..10m");
+}
+
+enum { D_HOST, D_PORT, D_UNIT, D_TIMEOUT, D_N };
+
+static const struct kw device_opts[D_N] = {
+	[D_HOST] = { "host", op_dev_host, 0 },
+	[D_PORT] = { "port", op_dev_port, 0 },
+	[D_UNIT] = { "unit", op_dev_unit, 0 },
+	[D_TIMEOUT] = { "timeout", op_dev_timeout, 0 },
+};
+
+/* A device UUID names one endpoint: no other device of any adapter has it. */
+static void
+device_unique(struct parser *ps, const char *id, unsigned line, unsigned col)
+{
+	const struct xgw_conf *c = ps->conf;
+
+	for (int i = 0; i < c->nadapters + 1 && i < CONF_MAX_ADAPTERS; i++)
+		for (int j = 0; j < c->adapters[i].ndevices; j++)
+			if (strcmp(c->adapters[i].devices[j].uuid, id) == 0)
+				perr(ps, line, col,
+				    "device %s is already used by a %s device",
+				    id, c->adapters[i].proto);
+}
+
+static void
+st_device(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+	struct conf_device *d;
+	struct pos at = ps->at, seen[D_N] = { 0 };
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	if (a->ndevices == CONF_MAX_DEVICES)
+		perr(ps, at.line, at.col, "adapter %s: more than %d devices",
+		    a->proto, CONF_MAX_DEVICES);
+	d = &a->devices[a->ndevices];
+	uuid(ps, "device", d->uuid);
+	device_unique(ps, d->uuid, line, col);
+	d->unit = -1;
+	while (!at_end(ps))
+		keyword(ps, device_opts, D_N, seen, "end of line")->fn(ps, d);
+	if (seen[D_HOST].line == 0)
+		perr(ps, at.line, at.col, "device %s: host is required",
+		    d->uuid);
+	if (seen[D_UNIT].line != 0 && strcmp(a->proto, "modbus") != 0)
+		perr(ps, seen[D_UNIT].line, seen[D_UNIT].col,
+		    "unit is a Modbus setting, this adapter is %s", a->proto);
+	if (d->port == 0)
+		d->port = proto_of(a)->port;
+	a->ndevices++;
+}
+
+enum { A_LISTEN, A_TIMEOUT, A_ROUTE, A_DEVICE, A_N };
+
+static const struct kw adapter_kws[A_N] = {
+	[A_LISTEN] = { "listen", st_listen, 0 },
+	[A_TIMEOUT] = { "timeout", st_timeout, 0 },
+	[A_ROUTE] = { "route", st_route, 1 },
+	[A_DEVICE] = { "device", st_device, 1 },
+};
+
+static void
+adapter_proto(struct parser *ps, struct conf_adapter *a)
+{
+	const char *cands[NPROTOS];
+	size_t i;
+
+	for (i = 0; i < NPROTOS; i++) {
+		cands[i] = protos[i].name;
+		if (is(ps, T_WORD, protos[i].name))
+			break;
+	}
+	if (i == NPROTOS) {
+		const char *near = ps->tok.t == T_WORD ?
+		    pol_closest(ps->tok.s, cands, NPROTOS) : NULL;
+		char buf[80];
+
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "unknown protocol %s: expected modbus, coap, mqtt or http%s%s%s",
+		    found(&ps->tok, buf, sizeof(buf)),
+		    near ? " (did you mean " : "", near ? near : "",
+		    near ? "?)" : "");
+	}
+	for (int j = 0; j < ps->conf->nadapters; j++)
+		if (strcmp(ps->conf->adapters[j].proto, protos[i].name) == 0)
+			perr(ps, ps->tok.line, ps->tok.col,
+			    "adapter %s is defined twice (first at line %u)",
+			    protos[i].name, ps->conf->adapters[j].line);
+	memcpy(a->proto, protos[i].name, strlen(protos[i].name) + 1);
+	next(ps);
+}
+
+static void
+st_adapter(struct parser *ps, void *arg)
+{
+	struct xgw_conf *c = arg;
+	struct conf_adapter *a;
+	struct pos seen[A_N] = { 0 };
+	unsigned line = ps->at.line, col = ps->at.col;
+
+	if (ps->adapter_only && c->nadapters == 1)
+		perr(ps, line, col, "one adapter block only is expected here");
+	a = &c->adapters[c->nadapters];
+	a->line = line;
+	a->timeout_ms = DFLT_TIMEOUT_MS;
+	adapter_proto(ps, a);
+	block(ps, adapter_kws, A_N, seen, a, "adapter", line);
+	if (seen[A_LISTEN].line == 0 && seen[A_DEVICE].line == 0)
+		perr(ps, line, col,
+		    "adapter %s has neither listen nor device: nothing to serve",
+		    a->proto);
+	if (seen[A_LISTEN].line == 0 && seen[A_ROUTE].line != 0)
+		perr(ps, seen[A_ROUTE].line, seen[A_ROUTE].col,
+		    "route needs listen: routes carry the requests of local clients");
+	if (a->listen[0] != '\0' && a->listen_port == 0)
+		a->listen_port = proto_of(a)->port;
+	for (int i = 0; i < a->ndevices; i++)
+		if (a->devices[i].timeout_ms == 0)
+			a->devices[i].timeout_ms = a->timeout_ms;
+	c->nadapters++;
+}
+
+/* The file */
+
+enum { C_GATEWAY, C_STATE, C_USER, C_CONTROL, C_RULES, C_SPOOL, C_XMPP,
+    C_ADAPTER, C_N };
+
+static const struct kw top_kws[C_N] = {
+	[C_GATEWAY] = { "gateway", st_gateway, 0 },
+	[C_STATE] = { "state-dir", st_state_dir, 0 },
+	[C_USER] = { "user", st_user, 0 },
+	[C_CONTROL] = { "control", st_control, 0 },
+	[C_RULES] = { "rules", st_rules, 0 },
+	[C_SPOOL] = { "spool", st_spool, 0 },
+	[C_XMPP] = { "xmpp", st_xmpp, 0 },
+	[C_ADAPTER] = { "adapter", st_adapter, 1 },
+};
+
+static void
+defaults(struct xgw_conf *c)
+{
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/xgw");
+	snprintf(c->user, sizeof(c->user), "xgw");
+	snprintf(c->control, sizeof(c->control), "/run/xgw/control");
+	snprintf(c->rules, sizeof(c->rules), "/etc/xgw/xgw.rules");
+	snprintf(c->spool_dir, sizeof(c->spool_dir), "/var/spool/xgw");
+	c->spool_max = 64ull << 20;
+	c->xmpp.tls = CONF_STARTTLS;
+	c->xmpp.ping_s = 30;
+	c->xmpp.window = 1000;
+}
+
+static void
+st_macro(struct parser *ps, const char *name, unsigned line, unsigned col)
+{
+	struct macro *m;
+
+	for (const char *p = name; *p != '\0'; p++)
+		if (!namec((unsigned char)*p))
+			perr(ps, line, col,
+			    "macro name '%.60s': letters, digits and _ only", name);
+	if (macro_find(ps, name) != NULL)
+		perr(ps, line, col, "macro %s is defined twice", name);
+	next(ps);
+	if (ps->tok.t != T_STRING)
+		unexpected(ps, "a quoted macro value", NULL, 0);
+	if ((m = realloc(ps->macros, (ps->nmacros + 1) * sizeof(*m))) == NULL)
+		perr(ps, line, col, "out of memory");
+	ps->macros = m;
+	m = &ps->macros[ps->nmacros];
+	if ((m->name = strdup(name)) == NULL ||
+	    (m->value = strdup(ps->tok.s)) == NULL) {
+		free(m->name);
+		perr(ps, line, col, "out of memory");
+	}
+	ps->nmacros++;
+	next(ps);
+}
+
+static void
+statement(struct parser *ps, struct pos *seen)
+{
+	char word[TOK_MAX];
+	unsigned line = ps->tok.line, col = ps->tok.col;
+	const struct kw *tab = ps->adapter_only ? &top_kws[C_ADAPTER] : top_kws;
+	size_t n = ps->adapter_only ? 1 : C_N;
+
+	for (size_t i = 0; i < n; i++)
+		if (is(ps, T_WORD, tab[i].name)) {
+			keyword(ps, tab, n, seen, NULL)->fn(ps, ps->conf);
+			return;
+		}
+	if (ps->tok.t == T_WORD && !ps->adapter_only) {
+		snprintf(word, sizeof(word), "%s", ps->tok.s);
+		next(ps);
+		if (is(ps, T_PUNCT, "=")) {
+			st_macro(ps, word, line, col);
+			return;
+		}
+		snprintf(ps->tok.s, sizeof(ps->tok.s), "%s", word);
+		ps->tok.t = T_WORD;
+		ps->tok.line = line;
+		ps->tok.col = col;
+	}
+	keyword(ps, tab, n, seen, ps->adapter_only ? NULL : "NAME = \"value\"");
+}
+
+static void
+parse_all(struct parser *ps)
+{
+	struct pos seen[C_N] = { 0 };
+
+	next(ps);
+	for (;;) {
+		while (ps->tok.t == T_NL)
+			next(ps);
+		if (ps->tok.t == T_EOF)
+			break;
+		statement(ps, seen);
+		if (is(ps, T_PUNCT, "}"))
+			unexpected(ps, "end of line", NULL, 0);
+		end_statement(ps);
+	}
+	if (ps->adapter_only && ps->conf->nadapters == 0)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "expected an adapter block, found end of file");
+	if (!ps->adapter_only && seen[C_XMPP].line == 0)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "no xmpp block: the gateway needs its server, CA, login and broker");
+}
+
+static int
+run(struct parser *ps)
+{
+	if (setjmp(ps->fail) != 0)
+		return -1;
+	parse_all(ps);
+	return 0;
+}
+
+static struct xgw_conf *
+parse(const char *name, const char *text, size_t len, int adapter_only,
+    struct conf_err *err)
+{
+	struct parser *ps;
+	struct xgw_conf *c;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	snprintf(err->file, sizeof(err->file), "%s", name);
+	if (strlen(name) >= sizeof(c->file)) {
+		snprintf(err->msg, sizeof(err->msg),
+		    "file name longer than %zu bytes", sizeof(c->file) - 1);
+		return NULL;
+	}
+	if ((ps = calloc(1, sizeof(*ps))) == NULL ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		free(ps);
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		return NULL;
+	}
+	memcpy(c->file, name, strlen(name) + 1);
+	defaults(c);
+	ps->conf = c;
+	ps->err = err;
+	ps->adapter_only = adapter_only;
+	ps->src[0] = (struct src){ text, text + len, 1, 1 };
+	rc = run(ps);
+	for (size_t i = 0; i < ps->nmacros; i++) {
+		free(ps->macros[i].name);
+		free(ps->macros[i].value);
+	}
+	free(ps->macros);
+	free(ps);
+	if (rc == -1) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct xgw_conf *
+conf_parse(const char *name, const char *text, size_t len,
+    struct conf_err *err)
+{
+	return parse(name, text, len, 0, err);
+}
+
+int
+conf_parse_adapter(const char *text, struct conf_adapter *a,
+    struct conf_err *err)
+{
+	struct xgw_conf *c;
+
+	if ((c = parse("adapter block", text, strlen(text), 1, err)) == NULL)
+		return -1;
+	memcpy(a, &c->adapters[0], sizeof(*a));
+	free(c);
+	return 0;
+}
+
+struct xgw_conf *
+conf_load(const char *path, struct conf_err *err)
+{
+	struct xgw_conf *c;
+	char *text;
+	size_t len;
+	FILE *f;
+
+	memset(err, 0, sizeof(*err));
+	snprintf(err->file, sizeof(err->file), "%s", path);
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "%s", strerror(errno));
+		return NULL;
+	}
+	/* one byte more than allowed tells a file that is too large */
+	if ((text = malloc(CONF_FILE_MAX + 1)) == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		fclose(f);
+		return NULL;
+	}
+	len = fread(text, 1, CONF_FILE_MAX + 1, f);
+	if (ferror(f) || len > CONF_FILE_MAX) {
+		snprintf(err->msg, sizeof(err->msg), ferror(f) ? "read error" :
+		    "file larger than %d bytes", CONF_FILE_MAX);
+		free(text);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	c = conf_parse(path, text, len, err);
+	free(text);
+	return c;
+}
+
+void
+conf_free(struct xgw_conf *c)
+{
+	free(c);
+}
+
+/* The normalized form */
+
+static void
+print_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void
+print_ms(FILE *f, unsigned ms)
+{
+	if (ms % 60000 == 0)
+		fprintf(f, "%um", ms / 60000);
+	else if (ms % 1000 == 0)
+		fprintf(f, "%us", ms / 1000);
+	else
+		fprintf(f, "%ums", ms);
+}
+
+static void
+print_size(FILE *f, uint64_t v)
+{
+	static const char units[] = "GMK";
+
+	for (int i = 0; i < 3; i++)
+		if (v % (1ull << (10 * (3 - i))) == 0) {
+			fprintf(f, "%llu%c", (unsigned long long)(v >>
+			    (10 * (3 - i))), units[i]);
+			return;
+		}
+	fprintf(f, "%llu", (unsigned long long)v);
+}
+
+static void
+print_adapter(FILE *f, const struct conf_adapter *a)
+{
+	fprintf(f, "adapter %s {\n", a->proto);
+	if (a->listen[0] != '\0')
+		fprintf(f, "\tlisten %s port %u\n", a->listen, a->listen_port);
+	fprintf(f, "\ttimeout ");
+	print_ms(f, a->timeout_ms);
+	fputc('\n', f);
+	for (int i = 0; i < a->nroutes; i++) {
+		fprintf(f, "\troute ");
+		print_str(f, a->routes[i].match);
+		fprintf(f, " to %s\n", a->routes[i].to);
+	}
+	for (int i = 0; i < a->ndevices; i++) {
+		const struct conf_device *d = &a->devices[i];
+
+		fprintf(f, "\tdevice %s host ", d->uuid);
+		print_str(f, d->host);
+		fprintf(f, " port %u", d->port);
+		if (d->unit != -1)
+			fprintf(f, " unit %d", d->unit);
+		fprintf(f, " timeout ");
+		print_ms(f, d->timeout_ms);
+		fputc('\n', f);
+	}
+	fprintf(f, "}\n");
+}
+
+static void
+print_setting(FILE *f, const char *indent, const char *kw, const char *v)
+{
+	fprintf(f, "%s%s ", indent, kw);
+	print_str(f, v);
+	fputc('\n', f);
+}
+
+void
+conf_print(const struct xgw_conf *c, FILE *f)
+{
+	if (c->gateway[0] != '\0')
+		fprintf(f, "gateway %s\n", c->gateway);
+	else
+		fprintf(f, "# gateway: generated on first start\n");
+	print_setting(f, "", "state-dir", c->state_dir);
+	print_setting(f, "", "user", c->user);
+	print_setting(f, "", "control", c->control);
+	print_setting(f, "", "rules", c->rules);
+	fprintf(f, "spool ");
+	print_str(f, c->spool_dir);
+	fprintf(f, " max ");
+	print_size(f, c->spool_max);
+	fprintf(f, "\nxmpp {\n\tserver ");
+	print_str(f, c->xmpp.server);
+	fprintf(f, " port %u tls %s\n", c->xmpp.port,
+	    c->xmpp.tls == CONF_DIRECT_TLS ? "direct" : "starttls");
+	print_setting(f, "\t", "ca", c->xmpp.ca);
+	if (c->xmpp.cert[0] != '\0') {
+		fprintf(f, "\tcertificate ");
+		print_str(f, c->xmpp.cert);
+		fprintf(f, " key ");
+		print_str(f, c->xmpp.key);
+	} else {
+		fprintf(f, "\tjid ");
+		print_str(f, c->xmpp.jid);
+		fprintf(f, " password ");
+		print_str(f, c->xmpp.password);
+	}
+	fputc('\n', f);
+	print_setting(f, "\t", "broker", c->xmpp.broker);
+	fprintf(f, "\tping ");
+	print_ms(f, c->xmpp.ping_s * 1000);
+	fprintf(f, "\n\twindow %u\n}\n", c->xmpp.window);
+	for (int i = 0; i < c->nadapters; i++)
+		print_adapter(f, &c->adapters[i]);
+}
+
+/* Returns the length written, or -1 when buf cannot hold all of it. */
+int
+conf_print_adapter(const struct conf_adapter *a, char *buf, size_t len)
+{
+	char *text = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&text, &n)) == NULL)
+		return -1;
+	print_adapter(f, a);
+	if (fclose(f) != 0 || n + 1 > len || n > INT_MAX) {
+		free(text);
+		return -1;
+	}
+	memcpy(buf, text, n + 1);
+	free(text);
+	return n;
+}

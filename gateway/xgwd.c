@@ -1,0 +1,940 @@
+/*
+ * xgwd: the core daemon.
+ *
+ * main() reads the configuration and the rules, opens the spool, starts
+ * the adapters and the XMPP link, and runs loop(): one poll over the
+ * signal pipe, the control socket, the adapters and the link.  Every
+ * stanza passes the policy stage on its way in and on its way out
+ * (judge()); events go through the spool and are resent until the far
+ * side acknowledges them; requests are remembered until answered.
+ */
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "log.h"
+#include "xgwd.h"
+
+#ifndef XGW_ADAPTER_DIR
+#define XGW_ADAPTER_DIR	"/usr/libexec/xgw"
+#endif
+#define SYNC_MS		50	/* spool fsync batch */
+#define RESEND_MS	10000	/* no ack for this long: resend from the last ack */
+#define ACK_EVERY	64	/* the receiver acknowledges at least this often */
+#define ACK_DELAY_MS	200	/* ... or after this long */
+
+static int sigpipe_fds[2];
+
+uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char c = sig;
+
+	(void)write(sigpipe_fds[1], &c, 1);
+	errno = saved;
+}
+
+static void
+signals_init(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sigpipe_fds, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	/* a lost link must not kill the daemon (STACK-NOTES) */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The gateway's UUID: configured, or generated once and kept in the state dir. */
+static void
+gateway_uuid(struct xgwd *x)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32], buf[64];
+	uuid_t u;
+	FILE *f;
+
+	if (x->conf->gateway[0] != '\0') {
+		memcpy(x->uuid, x->conf->gateway, sizeof(x->uuid));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/gateway-uuid", x->conf->state_dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL) {
+			buf[strcspn(buf, "\n")] = '\0';
+			if (xgw_uuid_valid(buf)) {
+				memcpy(x->uuid, buf, sizeof(x->uuid));
+				fclose(f);
+				return;
+			}
+		}
+		fatalx("%s: not a urn:uuid: line", path);
+	}
+	if (mkdir(x->conf->state_dir, 0750) == -1 && errno != EEXIST)
+		fatal("mkdir %s", x->conf->state_dir);
+	uuid_generate_random(u);
+	memcpy(x->uuid, "urn:uuid:", 9);
+	uuid_unparse_lower(u, x->uuid + 9);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%s\n", x->uuid) < 0 ||
+	    fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
+	    rename(tmp, path) == -1)
+		fatal("%s", path);
+	log_info("gateway=%s generated and kept in %s", x->uuid, path);
+}
+
+static const struct xgw_proto *
+proto_of(xmpp_stanza_t *el)
+{
+	const char *name = xmpp_stanza_get_name(el);
+
+	return name != NULL ? xgw_proto_find(name) : NULL;
+}
+
+/* The policy stage; tapped and counted.  Returns the action. */
+static enum xgw_action
+judge(struct xgwd *x, int adapter, const char *way, const struct xgw_meta *m,
+    xmpp_stanza_t *el, struct xgw_verdict *v)
+{
+	const struct xgw_proto *p = proto_of(el);
+	static const char *const names[] = { "pass", "block", "reject" };
+	enum xgw_action a;
+	char kind[96], line[512];
+
+	a = xgw_policy_eval(x->policy, m, el, now_ms(), v);
+	if (a == XGW_PASS)
+		x->c.passed++;
+	else if (a == XGW_BLOCK)
+		x->c.blocked++;
+	else
+		x->c.rejected++;
+	snprintf(line, sizeof(line), "%s flow=%llu seq=%llu dir=%s %s/%s "
+	    "src=%s dst=%s verdict=%s rule=%s:%u reason=%s", way,
+	    (unsigned long long)m->flow, (unsigned long long)m->seq,
+	    xgw_dir_name(m->dir), p ? p->name : "?",
+	    p ? p->kind(el, kind, sizeof(kind)) : "?", m->src[0] ? m->src : "-",
+	    m->dst[0] ? m->dst : "-", names[a], v->rule >= 0 ? v->file : "default",
+	    v->line, v->reason);
+	control_tap(x, adapter, line);
+	return a;
+}
+
+static char *
+to_text(xmpp_stanza_t *st, size_t *len)
+{
+	char *text;
+
+	if (xmpp_stanza_to_text(st, &text, len) != XMPP_EOK)
+		fatalx("out of memory");
+	return text;
+}
+
+static void
+send_to_adapter(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
+    const struct xgw_meta *m)
+{
+	size_t len;
+	char *text = to_text(env, &len);
+
+	if (proc_send(ap, FRAME_STANZA, m->flow, m->seq, text, len) == -1)
+		log_warnx("adapter=%s flow=%llu: not delivered (adapter down or "
+		    "queue full)", ap->conf->proto, (unsigned long long)m->flow);
+	else
+		x->c.to_adapters++;
+	xmpp_free(x->ctx, text);
+}
+
+/* <message to=JID><payload/></message> over the link; 0 when queued. */
+static int
+send_to_link(struct xgwd *x, const char *to, xmpp_stanza_t *payload)
+{
+	xmpp_stanza_t *msg = xgw_el_new(x->ctx, "message", NULL);
+	int rc;
+
+	if (msg == NULL)
+		fatalx("out of memory");
+	xmpp_stanza_set_to(msg, to);
+	xmpp_stanza_set_type(msg, "normal");
+	xmpp_stanza_add_child(msg, payload);
+	rc = link_send(x->link, msg);
+	xmpp_stanza_release(msg);
+	if (rc == 0)
+		x->c.to_link++;
+	return rc;
+}
+
+static struct pending *
+pending_find(struct pending *tab, const char *from, uint64_t flow,
+    uint64_t seq)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (tab[i].used && tab[i].flow == flow && tab[i].seq == seq &&
+		    (from == NULL || strcmp(tab[i].from, from) == 0))
+			return &tab[i];
+	return NULL;
+}
+
+static struct pending *
+pending_add(struct pending *tab, uint64_t flow, uint64_t seq, unsigned ttl)
+{
+	uint64_t now = now_ms();
+
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (!tab[i].used || tab[i].expires_ms < now) {
+			memset(&tab[i], 0, sizeof(tab[i]));
+			tab[i].used = 1;
+			tab[i].flow = flow;
+			tab[i].seq = seq;
+			tab[i].expires_ms = now + ttl;
+			return &tab[i];
+		}
+	return NULL;
+}
+
+/* Tells the adapter a request could not be carried (it answers with the protocol's error). */
+static void
+fail_request(struct xgwd *x, struct adapter_proc *ap, const struct xgw_meta *m,
+    const char *why)
+{
+	x->c.requests_failed++;
+	proc_send(ap, FRAME_FAIL, m->flow, m->seq, why, strlen(why));
+}
+
+/* Hands events to the link from the spool, within the window. */
+static void
+pump_events(struct xgwd *x)
+{
+	struct spool_stats ss;
+	const uint8_t *p;
+	uint64_t seq;
+	size_t len;
+
+	if (!link_is_up(x->link))
+		return;
+	spool_stats(x->spool, &ss);
+	if (x->sent_upto > ss.acked && now_ms() - x->last_ack_ms > RESEND_MS) {
+		log_warnx("no acknowledgement for %ds: resending from seq=%llu",
+		    RESEND_MS / 1000, (unsigned long long)ss.acked + 1);
+		x->sent_upto = ss.acked;
+		x->last_ack_ms = now_ms();
+	}
+	if (x->sent_upto < ss.acked)
+		x->sent_upto = ss.acked;
+	/*
+	 * Only what is durable leaves: after a power failure the spool
+	 * continues from its last durable record, and a number the far side
+	 * has seen must never name another event.
+	 */
+	while (x->sent_upto - ss.acked < x->conf->xmpp.window &&
+	    x->sent_upto < x->synced_upto &&
+	    spool_next(x->spool, x->sent_upto, &seq, &p, &len) == 1) {
+		xmpp_stanza_t *env;
+		char *text = strndup((const char *)p, len);
+
+		if (text == NULL)
+			fatalx("out of memory");
+		env = xmpp_stanza_new_from_string(x->ctx, text);
+		free(text);
+		if (env == NULL) {
+			log_warnx("spool: event seq=%llu does not parse; skipped",
+			    (unsigned long long)seq);
+			x->sent_upto = seq;
+			continue;
+		}
+		if (send_to_link(x, x->conf->xmpp.broker, env) == -1) {
+			xmpp_stanza_release(env);
+			break;
+		}
+		xmpp_stanza_release(env);
+		if (x->sent_upto == ss.acked)
+			x->last_ack_ms = now_ms();
+		x->sent_upto = seq;
+		x->c.events_sent++;
+	}
+}
+
+/*
+ * Makes the spool durable, then tells each adapter which of its events are
+ * safe: only then may it acknowledge them to its own side (MQTT QoS 1/2).
+ */
+static void
+spool_flush(struct xgwd *x)
+{
+	if (spool_sync(x->spool) == -1) {
+		log_warn("spool sync");
+		return;
+	}
+	x->synced_upto = x->spool_next_seq - 1;
+	for (int i = 0; i < x->ntaken; i++) {
+		struct taken *t = &x->taken[i];
+
+		if (t->adapter < x->nadapters)
+			proc_send(&x->adapters[t->adapter], FRAME_TAKEN, t->flow,
+			    t->seq, "", 0);
+	}
+	x->ntaken = 0;
+	x->spool_dirty = 0;
+}
+
+static void
+spool_event(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
+    const struct xgw_meta *m)
+{
+	struct spool_stats ss;
+	uint64_t seq;
+	size_t len;
+	char *text;
+
+	spool_stats(x->spool, &ss);
+	xgw_set_uint(env, "seq", ss.next_seq);
+	text = to_text(env, &len);
+	if (spool_append(x->spool, text, len, &seq) == -1) {
+		x->c.events_refused++;
+		log_warnx("adapter=%s flow=%llu: event refused: spool %s",
+		    ap->conf->proto, (unsigned long long)m->flow,
+		    errno == ENOSPC ? "full" : strerror(errno));
+		fail_request(x, ap, m, "spool-full");
+	} else {
+		x->spool_next_seq = seq + 1;
+		x->c.events_spooled++;
+		if (x->ntaken == (int)(sizeof(x->taken) / sizeof(x->taken[0])))
+			spool_flush(x);
+		x->taken[x->ntaken++] = (struct taken){ ap->id, m->flow, m->seq };
+		if (!x->spool_dirty)
+			x->sync_at_ms = now_ms() + SYNC_MS;
+		x->spool_dirty = 1;
+	}
+	xmpp_free(x->ctx, text);
+}
+
+/* A stanza from an adapter: inspect, then spool, send or answer. */
+void
+xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
+    const struct frame *f)
+{
+	xmpp_stanza_t *env, *el, *reply;
+	struct xgw_verdict v;
+	struct xgw_meta m;
+	struct xgw_err e;
+	struct pending *pd;
+
+	x->c.from_adapters++;
+	if ((env = xmpp_stanza_new_from_string(x->ctx,
+	    (const char *)f->payload)) == NULL ||
+	    xgw_envelope_parse(env, &m, &el, &e) == -1) {
+		x->c.bad_stanzas++;
+		log_warnx("adapter=%s flow=%llu: bad stanza: %s", ap->conf->proto,
+		    (unsigned long long)f->flow, env ? e.msg : "not XML");
+		if (env != NULL)
+			xmpp_stanza_release(env);
+		return;
+	}
+	switch (judge(x, ap->id, "out", &m, el, &v)) {
+	case XGW_PASS:
+		break;
+	case XGW_REJECT:
+		if (m.dir == XGW_REQUEST &&
+		    (reply = xgw_reject_reply(x->ctx, el, &v, 0)) != NULL) {
+			struct xgw_meta rm = m;
+			xmpp_stanza_t *renv;
+
+			memcpy(rm.src, m.dst, sizeof(rm.src));
+			memcpy(rm.dst, m.src, sizeof(rm.dst));
+			rm.dir = XGW_RESPONSE;
+			if ((renv = xgw_envelope(x->ctx, &rm, reply)) != NULL) {
+				send_to_adapter(x, ap, renv, &rm);
+				xmpp_stanza_release(renv);
+			}
+			xmpp_stanza_release(reply);
+		}
+		/* FALLTHROUGH */
+	case XGW_BLOCK:
+		xmpp_stanza_release(env);
+		return;
+	}
+	switch (m.dir) {
+	case XGW_EVENT:
+		spool_event(x, ap, env, &m);
+		pump_events(x);
+		break;
+	case XGW_REQUEST:
+		if (!link_is_up(x->link)) {
+			fail_request(x, ap, &m, "link-down");
+			break;
+		}
+		if ((pd = pending_add(x->out, m.flow, m.seq,
+		    ap->conf->timeout_ms + 1000)) == NULL) {
+			fail_request(x, ap, &m, "busy");
+			break;
+		}
+		pd->adapter = ap->id;
+		if (send_to_link(x, x->conf->xmpp.broker, env) == -1) {
+			pd->used = 0;
+			fail_request(x, ap, &m, "link-down");
+		}
+		break;
+	case XGW_RESPONSE:
+		/* the answer of a local device to a request from afar */
+		if ((pd = pending_find(x->in, NULL, m.flow, m.seq)) == NULL) {
+			log_warnx("adapter=%s flow=%llu seq=%llu: response to "
+			    "no pending request; dropped", ap->conf->proto,
+			    (unsigned long long)m.flow, (unsigned long long)m.seq);
+			break;
+		}
+		send_to_link(x, pd->from, env);
+		pd->used = 0;
+		break;
+	}
+	xmpp_stanza_release(env);
+}
+
+static struct peer_seq *
+peer_of(struct xgwd *x, const char *jid)
+{
+	struct peer_seq *free_slot = NULL;
+
+	for (size_t i = 0; i < sizeof(x->peers) / sizeof(x->peers[0]); i++) {
+		if (strcmp(x->peers[i].jid, jid) == 0)
+			return &x->peers[i];
+		if (free_slot == NULL && x->peers[i].jid[0] == '\0')
+			free_slot = &x->peers[i];
+	}
+	if (free_slot != NULL)
+		snprintf(free_slot->jid, sizeof(free_slot->jid), "%s", jid);
+	return free_slot;
+}
+
+static void
+send_ack(struct xgwd *x, struct peer_seq *ps)
+{
+	xmpp_stanza_t *ack = xgw_el_new(x->ctx, "ack", XGW_NS);
+
+	if (ack == NULL)
+		fatalx("out of memory");
+	xgw_set_uint(ack, "seq", ps->seq);
+	if (send_to_link(x, ps->jid, ack) == 0)
+		ps->acked = ps->seq;
+	xmpp_stanza_release(ack);
+}
+
+/* An event from afar: delivered once, in order, and acknowledged. */
+static void
+event_from_link(struct xgwd *x, const char *from, xmpp_stanza_t *env,
+    const struct xgw_meta *m, struct adapter_proc *ap)
+{
+	char bare[256];
+	struct peer_seq *ps;
+
+	/* a gateway that reconnects gets a new resource, not a new sequence */
+	snprintf(bare, sizeof(bare), "%.*s", (int)strcspn(from, "/"), from);
+	ps = peer_of(x, bare);
+
+	if (ps == NULL) {
+		log_warnx("from=%s: too many sending gateways; event dropped",
+		    from);
+		return;
+	}
+	if (m->seq <= ps->seq) {
+		x->c.duplicates++;
+		send_ack(x, ps);
+		return;
+	}
+	if (m->seq != ps->seq + 1 && ps->seq != 0) {
+		/* a gap: the sender resends from our last acknowledgement */
+		log_debug("from=%s seq=%llu after %llu: out of order, dropped",
+		    from, (unsigned long long)m->seq,
+		    (unsigned long long)ps->seq);
+		return;
+	}
+	ps->seq = m->seq;
+	if (ap != NULL)
+		send_to_adapter(x, ap, env, m);
+	if (ps->seq - ps->acked >= ACK_EVERY)
+		send_ack(x, ps);
+}
+
+static void
+ack_from_link(struct xgwd *x, xmpp_stanza_t *ack)
+{
+	struct spool_stats ss;
+	struct xgw_err e;
+	uint64_t seq;
+
+	if (xgw_get_uint(ack, "seq", UINT64_MAX, &seq, &e) == -1) {
+		log_warnx("bad ack: %s", e.msg);
+		return;
+	}
+	spool_stats(x->spool, &ss);
+	if (seq <= ss.acked || seq > x->sent_upto)
+		return;
+	if (spool_ack(x->spool, seq) == -1)
+		log_warn("spool ack %llu", (unsigned long long)seq);
+	x->last_ack_ms = now_ms();
+	x->c.acks++;
+	pump_events(x);
+}
+
+static void
+on_link_stanza(void *arg, xmpp_stanza_t *st)
+{
+	struct xgwd *x = arg;
+	const char *from = xmpp_stanza_get_from(st);
+	const char *name = xmpp_stanza_get_name(st);
+	xmpp_stanza_t *env, *el;
+	struct adapter_proc *ap;
+	const struct xgw_proto *p = NULL;
+	struct xgw_verdict v;
+	struct xgw_meta m;
+	struct xgw_err e;
+	struct pending *pd;
+
+	if (name == NULL || strcmp(name, "message") != 0 || from == NULL)
+		return;
+	x->c.from_link++;
+	if ((el = xmpp_stanza_get_child_by_name_and_ns(st, "ack", XGW_NS)) != NULL) {
+		ack_from_link(x, el);
+		return;
+	}
+	if ((env = xmpp_stanza_get_child_by_name_and_ns(st, "pdu", XGW_NS)) == NULL)
+		return;
+	if (xgw_envelope_parse(env, &m, &el, &e) == -1 ||
+	    (p = proto_of(el)) == NULL) {
+		x->c.bad_stanzas++;
+		log_warnx("from=%s: bad stanza: %s", from,
+		    p == NULL ? "unknown protocol" : e.msg);
+		return;
+	}
+	ap = proc_by_proto(x, p->name);
+	if (judge(x, ap ? ap->id : -1, "in", &m, el, &v) != XGW_PASS)
+		return;
+	switch (m.dir) {
+	case XGW_EVENT:
+		event_from_link(x, from, env, &m, ap);
+		break;
+	case XGW_REQUEST:
+		if (ap == NULL) {
+			log_warnx("from=%s: %s request, no such adapter here",
+			    from, p->name);
+			break;
+		}
+		if ((pd = pending_add(x->in, m.flow, m.seq, 60000)) == NULL)
+			break;
+		snprintf(pd->from, sizeof(pd->from), "%s", from);
+		send_to_adapter(x, ap, env, &m);
+		break;
+	case XGW_RESPONSE:
+		if ((pd = pending_find(x->out, NULL, m.flow, m.seq)) == NULL)
+			break;
+		if (pd->adapter < x->nadapters)
+			send_to_adapter(x, &x->adapters[pd->adapter], env, &m);
+		pd->used = 0;
+		break;
+	}
+}
+
+static void
+on_link_up(void *arg, int resumed)
+{
+	struct xgwd *x = arg;
+	struct spool_stats ss;
+
+	spool_stats(x->spool, &ss);
+	log_info("link up%s; resending events after seq=%llu",
+	    resumed ? " (session resumed)" : "", (unsigned long long)ss.acked);
+	/* what was in flight may be lost: the receiver drops duplicates */
+	x->sent_upto = ss.acked;
+	x->last_ack_ms = now_ms();
+	pump_events(x);
+}
+
+static void
+on_link_down(void *arg, const char *why)
+{
+	(void)arg;
+	log_warnx("link down: %s", why);
+}
+
+/* The receiving side acknowledges what it holds, at least every ACK_DELAY_MS. */
+static void
+ack_timers(struct xgwd *x)
+{
+	static uint64_t next;
+	uint64_t now = now_ms();
+
+	if (now < next)
+		return;
+	next = now + ACK_DELAY_MS;
+	for (size_t i = 0; i < sizeof(x->peers) / sizeof(x->peers[0]); i++)
+		if (x->peers[i].jid[0] != '\0' &&
+		    x->peers[i].seq > x->peers[i].acked && link_is_up(x->link))
+			send_ack(x, &x->peers[i]);
+}
+
+static void
+adapter_input(struct xgwd *x, struct adapter_proc *ap)
+{
+	const char *why;
+	struct frame f;
+	int rc;
+
+	while ((rc = frame_read(&ap->rd, ap->fd, &f, &why)) == 1) {
+		ap->frames_in++;
+		if (f.adapter != ap->id) {
+			ap->bad_frames++;
+			proc_close(x, ap, "frame names another adapter");
+			return;
+		}
+		switch (f.type) {
+		case FRAME_HELLO:
+			log_info("adapter=%s pid=%d hello: %s", ap->conf->proto,
+			    (int)ap->pid, (const char *)f.payload);
+			break;
+		case FRAME_READY:
+			ap->ready = 1;
+			break;
+		case FRAME_STANZA:
+			xgwd_stanza_from_adapter(x, ap, &f);
+			break;
+		case FRAME_STATS:
+			break;
+		default:
+			ap->bad_frames++;
+			proc_close(x, ap, "frame type not sent by adapters");
+			return;
+		}
+	}
+	if (rc == -1) {
+		if (strcmp(why, "eof") != 0)
+			ap->bad_frames++;
+		proc_close(x, ap, why);
+	}
+}
+
+static void
+policy_log(void *arg, const char *line)
+{
+	(void)arg;
+	log_warnx("%s", line);
+}
+
+int
+xgwd_reload(struct xgwd *x, char *msg, size_t len)
+{
+	struct xgw_policy_err pe;
+	struct xgw_policy *pol;
+
+	if ((pol = xgw_policy_load(x->conf->rules, &pe)) == NULL) {
+		snprintf(msg, len, "%s:%u:%u: %s; the running rules stay",
+		    pe.file, pe.line, pe.col, pe.msg);
+		log_warnx("reload: %s", msg);
+		return -1;
+	}
+	xgw_policy_adopt_counters(pol, x->policy);
+	xgw_policy_set_logger(pol, policy_log, NULL, 10000);
+	xgw_policy_log_flush(x->policy, now_ms());
+	xgw_policy_free(x->policy);
+	x->policy = pol;
+	snprintf(msg, len, "%s: %d rules", x->conf->rules,
+	    xgw_policy_nrules(pol));
+	log_info("reload: %s", msg);
+	return 0;
+}
+
+void
+xgwd_status(struct xgwd *x, char *buf, size_t len)
+{
+	struct link_stats ls;
+	struct spool_stats ss;
+	size_t n = 0;
+	uint64_t now = now_ms();
+
+#define OUT(...) do {							\
+	if (n < len)							\
+		n += snprintf(buf + n, len - n, __VA_ARGS__);		\
+} while (0)
+	link_stats(x->link, &ls);
+	spool_stats(x->spool, &ss);
+	OUT("gateway %s uptime %llus\n", x->uuid,
+	    (unsigned long long)(now - x->start_ms) / 1000);
+	OUT("link %s server %s:%u tls %s resumed %s jid %s connects %llu "
+	    "reconnects %llu%s%s\n", ls.state, x->conf->xmpp.server,
+	    x->conf->xmpp.port, x->conf->xmpp.tls == CONF_DIRECT_TLS ?
+	    "direct" : "starttls", ls.resumed ? "yes" : "no",
+	    ls.bound_jid[0] ? ls.bound_jid : "-",
+	    (unsigned long long)ls.connects, (unsigned long long)ls.reconnects,
+	    ls.last_error[0] ? " last-error " : "", ls.last_error);
+	OUT("spool depth %llu bytes %llu max %llu next-seq %llu acked %llu "
+	    "sent %llu refused %llu\n", (unsigned long long)ss.records,
+	    (unsigned long long)ss.bytes, (unsigned long long)ss.max_bytes,
+	    (unsigned long long)ss.next_seq, (unsigned long long)ss.acked,
+	    (unsigned long long)x->sent_upto, (unsigned long long)ss.refused);
+	for (int i = 0; i < x->nadapters; i++) {
+		struct adapter_proc *ap = &x->adapters[i];
+
+		OUT("adapter %s pid %d %s uptime %llus restarts %u frames-in "
+		    "%llu frames-out %llu bad-frames %llu\n", ap->conf->proto,
+		    (int)ap->pid, ap->pid == 0 ? "down" : ap->ready ? "ready" :
+		    "starting", ap->pid ? (unsigned long long)(now -
+		    ap->started_ms) / 1000 : 0ULL, ap->restarts,
+		    (unsigned long long)ap->frames_in,
+		    (unsigned long long)ap->frames_out,
+		    (unsigned long long)ap->bad_frames);
+	}
+	OUT("stanzas passed %llu blocked %llu rejected %llu bad %llu "
+	    "duplicates %llu requests-failed %llu\n",
+	    (unsigned long long)x->c.passed, (unsigned long long)x->c.blocked,
+	    (unsigned long long)x->c.rejected,
+	    (unsigned long long)x->c.bad_stanzas,
+	    (unsigned long long)x->c.duplicates,
+	    (unsigned long long)x->c.requests_failed);
+	for (int i = -1; i < xgw_policy_nrules(x->policy); i++) {
+		const struct xgw_policy_counters *pc =
+		    xgw_policy_counters(x->policy, i);
+
+		OUT("rule %d evals %llu matches %llu bytes %llu limited %llu: %s\n",
+		    i + 1, (unsigned long long)pc->evals,
+		    (unsigned long long)pc->matches,
+		    (unsigned long long)pc->bytes,
+		    (unsigned long long)pc->limited,
+		    xgw_policy_rule_text(x->policy, i));
+	}
+#undef OUT
+}
+
+static void
+handle_signals(struct xgwd *x)
+{
+	unsigned char c;
+	char msg[512];
+
+	while (read(sigpipe_fds[0], &c, 1) == 1) {
+		switch (c) {
+		case SIGHUP:
+			xgwd_reload(x, msg, sizeof(msg));
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("stopping on signal %d", c);
+			x->quit = 1;
+			break;
+		case SIGCHLD:
+			proc_reap(x);
+			break;
+		}
+	}
+}
+
+static int
+poll_timeout(struct xgwd *x)
+{
+	int t = link_timeout_ms(x->link), p = proc_timeout_ms(x);
+
+	if (t < 0 || t > 1000)
+		t = 1000;
+	if (p >= 0 && p < t)
+		t = p;
+	if (x->spool_dirty && t > SYNC_MS)
+		t = SYNC_MS;
+	/* TLS may hold decrypted bytes that poll cannot see */
+	if (link_is_up(x->link) && t > 50)
+		t = 50;
+	return t;
+}
+
+static void
+loop(struct xgwd *x)
+{
+	struct pollfd pfd[3 + CONF_MAX_ADAPTERS + MAX_CTL_CLIENTS];
+	int ai[CONF_MAX_ADAPTERS], ci[MAX_CTL_CLIENTS];
+
+	while (!x->quit) {
+		int n = 0, na = 0, nc = 0, lfd = link_fd(x->link);
+
+		pfd[n++] = (struct pollfd){ sigpipe_fds[0], POLLIN, 0 };
+		pfd[n++] = (struct pollfd){ x->ctl_fd, POLLIN, 0 };
+		pfd[n++] = (struct pollfd){ lfd, link_events(x->link), 0 };
+		for (int i = 0; i < x->nadapters; i++) {
+			struct adapter_proc *ap = &x->adapters[i];
+
+			if (ap->fd == -1)
+				continue;
+			ai[na++] = i;
+			pfd[n++] = (struct pollfd){ ap->fd, POLLIN |
+			    (frame_pending(&ap->wr) ? POLLOUT : 0), 0 };
+		}
+		for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
+			struct ctl_client *c = &x->ctl[i];
+
+			if (c->fd == -1)
+				continue;
+			ci[nc++] = i;
+			pfd[n++] = (struct pollfd){ c->fd, POLLIN |
+			    (c->outlen ? POLLOUT : 0), 0 };
+		}
+		if (poll(pfd, n, poll_timeout(x)) == -1 && errno != EINTR)
+			fatal("poll");
+		if (pfd[0].revents & POLLIN)
+			handle_signals(x);
+		if (pfd[1].revents & POLLIN)
+			control_accept(x);
+		for (int i = 0; i < na; i++) {
+			struct adapter_proc *ap = &x->adapters[ai[i]];
+			short re = pfd[3 + i].revents;
+
+			if (ap->fd != -1 && (re & (POLLIN | POLLHUP | POLLERR)))
+				adapter_input(x, ap);
+			if (ap->fd != -1 && (re & POLLOUT) &&
+			    frame_flush(&ap->wr, ap->fd) == -1)
+				proc_close(x, ap, "write failed");
+		}
+		for (int i = 0; i < nc; i++) {
+			struct ctl_client *c = &x->ctl[ci[i]];
+			short re = pfd[3 + na + i].revents;
+
+			if (c->fd != -1 && (re & (POLLIN | POLLHUP | POLLERR)))
+				control_read(x, c);
+			if (c->fd != -1 && (re & POLLOUT))
+				control_flush(x, c);
+		}
+		link_run(x->link);
+		pump_events(x);
+		ack_timers(x);
+		proc_timers(x);
+		for (int i = 0; i < x->nadapters; i++)
+			if (x->adapters[i].fd != -1 &&
+			    frame_pending(&x->adapters[i].wr))
+				frame_flush(&x->adapters[i].wr, x->adapters[i].fd);
+		if (x->spool_dirty && now_ms() >= x->sync_at_ms) {
+			spool_flush(x);
+			pump_events(x);
+		}
+	}
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: xgwd [-dnv] [-f file]\n");
+	exit(2);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct xgwd x;
+	struct conf_err ce;
+	struct xgw_policy_err pe;
+	struct link_conf lc;
+	struct link_cb cb = { on_link_up, on_link_down, on_link_stanza, &x };
+	char err[256];
+	int ch, checkonly = 0, verbose = 0;
+
+	x.conf_path = "/etc/xgw/xgw.conf";
+	while ((ch = getopt(argc, argv, "df:nv")) != -1) {
+		switch (ch) {
+		case 'd':
+			break;		/* always in the foreground: systemd's way */
+		case 'f':
+			x.conf_path = optarg;
+			break;
+		case 'n':
+			checkonly = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	log_init("xgwd", verbose);
+	if ((x.conf = conf_load(x.conf_path, &ce)) == NULL) {
+		if (ce.line > 0)
+			fprintf(stderr, "%s:%u:%u: %s\n", ce.file, ce.line,
+			    ce.col, ce.msg);
+		else
+			fprintf(stderr, "%s: %s\n", ce.file, ce.msg);
+		return 1;
+	}
+	if (checkonly) {
+		conf_print(x.conf, stdout);
+		return 0;
+	}
+	if ((x.policy = xgw_policy_load(x.conf->rules, &pe)) == NULL)
+		fatalx("%s:%u:%u: %s", pe.file, pe.line, pe.col, pe.msg);
+	xgw_policy_set_logger(x.policy, policy_log, NULL, 10000);
+	signals_init();
+	x.start_ms = now_ms();
+	x.adapter_dir = getenv("XGW_ADAPTER_DIR") ? getenv("XGW_ADAPTER_DIR") :
+	    XGW_ADAPTER_DIR;
+	gateway_uuid(&x);
+	if ((x.spool = spool_open(x.conf->spool_dir, x.conf->spool_max, err,
+	    sizeof(err))) == NULL)
+		fatalx("spool: %s", err);
+	{
+		struct spool_stats ss;
+
+		/* what survived a restart was durable when it was written */
+		spool_stats(x.spool, &ss);
+		x.spool_next_seq = ss.next_seq;
+		x.synced_upto = ss.next_seq - 1;
+	}
+	for (int i = 0; i < MAX_CTL_CLIENTS; i++)
+		x.ctl[i].fd = -1;
+	x.ctl_fd = control_listen(x.conf->control);
+	xmpp_initialize();
+	if ((x.ctx = xmpp_ctx_new(NULL, NULL)) == NULL)
+		fatalx("out of memory");
+	memset(&lc, 0, sizeof(lc));
+	lc.server = x.conf->xmpp.server;
+	lc.port = x.conf->xmpp.port;
+	lc.direct_tls = x.conf->xmpp.tls == CONF_DIRECT_TLS;
+	lc.ca = x.conf->xmpp.ca;
+	lc.cert = x.conf->xmpp.cert[0] ? x.conf->xmpp.cert : NULL;
+	lc.key = x.conf->xmpp.key[0] ? x.conf->xmpp.key : NULL;
+	lc.jid = x.conf->xmpp.jid[0] ? x.conf->xmpp.jid : NULL;
+	lc.password = x.conf->xmpp.password[0] ? x.conf->xmpp.password : NULL;
+	lc.ping_s = x.conf->xmpp.ping_s;
+	if ((x.link = link_new(x.ctx, &lc, &cb)) == NULL)
+		fatalx("link setup failed");
+	proc_start_all(&x);
+	link_start(x.link);
+	log_info("gateway=%s started: %d adapters, rules %s (%d), spool %s",
+	    x.uuid, x.nadapters, x.conf->rules, xgw_policy_nrules(x.policy),
+	    x.conf->spool_dir);
+	loop(&x);
+	spool_flush(&x);
+	proc_stop_all(&x);
+	link_stop(x.link);
+	spool_close(x.spool);
+	unlink(x.conf->control);
+	xgw_policy_log_flush(x.policy, now_ms());
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,132 @@
+/*
+ * xgwd: the core daemon.  It owns the configuration, the policy stage, the
+ * spool, the XMPP link and the control socket, and supervises one process
+ * per adapter over a socketpair each.
+ *
+ *   xgwd.c     the main loop and the routing of stanzas
+ *   proc.c     adapter processes: start, frames, reaping, restart backoff
+ *   control.c  the control socket: status, reload, tap
+ */
+#ifndef XGW_XGWD_H
+#define XGW_XGWD_H
+
+#include <sys/types.h>
+#include <stdint.h>
+#include <strophe.h>
+
+#include "conf.h"
+#include "frame.h"
+#include "policy.h"
+#include "spool.h"
+#include "link.h"
+
+#define MAX_CTL_CLIENTS	16
+#define MAX_PENDING	4096	/* requests awaiting an answer, each way */
+
+struct adapter_proc {
+	const struct conf_adapter *conf;
+	int		 id;		/* index, the frame header's adapter */
+	pid_t		 pid;		/* 0: not running */
+	int		 fd;		/* our end of the socketpair, -1 when closed */
+	struct frame_reader rd;
+	struct frame_writer wr;
+	int		 ready;
+	uint64_t	 started_ms;
+	uint64_t	 restart_at_ms;	/* 0: no restart scheduled */
+	unsigned	 backoff_ms;
+	unsigned	 restarts;
+	uint64_t	 frames_in, frames_out, bad_frames;
+};
+
+struct ctl_client {
+	int		 fd;
+	int		 tap;		/* streams verdicts */
+	int		 tap_adapter;	/* -1: all */
+	char		 in[512];
+	size_t		 inlen;
+	char		*out;		/* text waiting for the socket */
+	size_t		 outlen, outcap;
+};
+
+/* A request in flight: who asked, so that the answer finds its way back. */
+struct pending {
+	uint64_t	 flow, seq;
+	int		 adapter;	/* outbound: the adapter that asked */
+	char		 from[256];	/* inbound: the JID that asked */
+	uint64_t	 expires_ms;
+	int		 used;
+};
+
+struct counters {
+	uint64_t	 from_adapters, to_adapters, from_link, to_link;
+	uint64_t	 passed, blocked, rejected, bad_stanzas;
+	uint64_t	 events_spooled, events_refused, events_sent, acks;
+	uint64_t	 requests_failed, duplicates;
+};
+
+struct xgwd {
+	const char	*conf_path;
+	struct xgw_conf	*conf;
+	struct xgw_policy *policy;
+	struct spool	*spool;
+	struct link	*link;
+	xmpp_ctx_t	*ctx;
+	char		 uuid[46];	/* this gateway */
+	const char	*adapter_dir;
+	struct adapter_proc adapters[CONF_MAX_ADAPTERS];
+	int		 nadapters;
+	int		 ctl_fd;
+	struct ctl_client ctl[MAX_CTL_CLIENTS];
+	uint64_t	 sent_upto;	/* highest event seq handed to the link */
+	uint64_t	 synced_upto;	/* highest event seq made durable */
+	uint64_t	 spool_next_seq;
+	uint64_t	 last_ack_ms;	/* when the acked seq last moved */
+	int		 spool_dirty;
+	uint64_t	 sync_at_ms;
+	struct pending	 out[MAX_PENDING], in[MAX_PENDING];
+	/* receiving side: highest event seq delivered per sending gateway */
+	struct peer_seq {
+		char		 jid[256];
+		uint64_t	 seq;
+		uint64_t	 acked;
+	}		 peers[64];
+	/* events spooled since the last sync: told to their adapters after it */
+	struct taken {
+		int		 adapter;
+		uint64_t	 flow, seq;
+	}		 taken[1024];
+	int		 ntaken;
+	struct counters	 c;
+	volatile int	 quit;
+	uint64_t	 start_ms;
+};
+
+uint64_t	 now_ms(void);
+
+/* proc.c */
+void		 proc_start_all(struct xgwd *);
+void		 proc_start(struct xgwd *, struct adapter_proc *);
+void		 proc_stop_all(struct xgwd *);
+void		 proc_reap(struct xgwd *);
+void		 proc_close(struct xgwd *, struct adapter_proc *, const char *why);
+int		 proc_send(struct adapter_proc *, uint16_t type, uint64_t flow,
+		    uint64_t seq, const void *, size_t);
+int		 proc_timeout_ms(const struct xgwd *);
+void		 proc_timers(struct xgwd *);
+struct adapter_proc *proc_by_proto(struct xgwd *, const char *proto);
+
+/* control.c */
+int		 control_listen(const char *path);
+void		 control_accept(struct xgwd *);
+void		 control_read(struct xgwd *, struct ctl_client *);
+void		 control_flush(struct xgwd *, struct ctl_client *);
+void		 control_close(struct ctl_client *);
+void		 control_tap(struct xgwd *, int adapter, const char *line);
+
+/* xgwd.c: what the control socket and the adapters call back into */
+void		 xgwd_stanza_from_adapter(struct xgwd *, struct adapter_proc *,
+		    const struct frame *);
+int		 xgwd_reload(struct xgwd *, char *msg, size_t);
+void		 xgwd_status(struct xgwd *, char *buf, size_t);
+
+#endif
