@@ -8,6 +8,9 @@
  * attempt got (TCP, TLS, login) to say in last_error why it failed.
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -122,14 +125,22 @@ certfail(const xmpp_tlscert_t *cert, const char *errormsg)
 	return 0;
 }
 
-/* Every new socket: note it for link_fd() and turn on TCP keepalive. */
+/* Every new socket: note it for link_fd(), no Nagle, TCP keepalive. */
 static int
 sockopt(xmpp_conn_t *conn, void *sock)
 {
 	struct link *l = link_of(conn);
+	int one = 1;
 
 	if (l != NULL)
 		l->fd = *(int *)sock;
+	/*
+	 * Stanzas are small and answered at once: Nagle's algorithm against
+	 * the peer's delayed ACK would hold each one back for tens of ms.
+	 */
+	if (setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == -1)
+		log_warn("link: TCP_NODELAY");
 	return xmpp_sockopt_cb_keepalive(conn, sock);
 }
 

@@ -1,0 +1,959 @@
+/*
+ * xgw-modbus: the Modbus/TCP adapter.
+ *
+ * Client side (listen): local Modbus/TCP clients connect here.  Each
+ * request ADU becomes a request stanza for the remote endpoint its unit
+ * routes to, with flow = the connection and seq = a counter of this
+ * process; the response stanza becomes the answer, carrying the client's
+ * own transaction id again.
+ *
+ * Device side (device): a request stanza for a local device becomes an
+ * ADU on that device's one TCP connection (libmodbus), one request on the
+ * wire at a time, the rest waiting in the device's own queue, so a slow or
+ * dead device delays nobody else.  Its answer goes back as the response
+ * stanza, with the requester's transaction id and unit.
+ *
+ * Both sides and fd 3 to xgwd share one poll loop.  Whatever cannot be
+ * carried is answered with the gateway exceptions: 0x0A (path unavailable)
+ * or 0x0B (target device failed to respond), never with silence.
+ */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <modbus/modbus.h>	/* libmodbus; "modbus.h" is the transform */
+
+#include "adapter.h"
+#include "log.h"
+#include "modbus.h"
+
+#define ADU_MAX		XGW_MODBUS_ADU_MAX
+#define MAX_CLIENTS	256
+#define CLIENT_INFLIGHT	16	/* pipelined requests of one client */
+#define CLIENT_IN	(2 * ADU_MAX)
+/*
+ * A client's input is read only while its unsent answers stay below
+ * OUT_HIGH; then the answer of one more ADU and of every request in
+ * flight always fit, and a client that does not read cannot make us
+ * buffer without bound.
+ */
+#define OUT_HIGH	(CLIENT_INFLIGHT * ADU_MAX)
+#define CLIENT_OUT	(OUT_HIGH + (CLIENT_INFLIGHT + 1) * ADU_MAX)
+#define DEV_QUEUE	32	/* requests waiting for one device */
+#define CONNECT_MAX_MS	100	/* bound of a blocking connect to a device */
+#define BACKOFF_MIN_MS	250
+#define BACKOFF_MAX_MS	8000
+#define STATS_MS	10000
+
+#define EX_ILLEGAL_VALUE	0x03
+#define EX_PATH_UNAVAILABLE	0x0a
+#define EX_TARGET_FAILED	0x0b
+
+struct client {
+	int		 fd;
+	uint64_t	 id;		/* the flow of its requests */
+	char		 peer[64];	/* address:port, for messages */
+	unsigned	 inflight;
+	size_t		 inlen, outlen;
+	uint8_t		 in[CLIENT_IN];
+	uint8_t		 out[CLIENT_OUT];
+};
+
+/* The cookie of a request in flight: who asked, with which transaction. */
+struct call {
+	int		 slot;		/* in clients[], valid while id matches */
+	uint64_t	 id;
+	uint16_t	 tid;
+	uint8_t		 unit, fc;
+};
+
+struct job {
+	uint64_t	 flow, seq;
+	char		 from[46];	/* the requester: the response's dst */
+	uint64_t	 deadline_ms;	/* arrival + the device's timeout */
+	size_t		 len;
+	uint8_t		 adu[ADU_MAX];	/* as the requester sent it */
+};
+
+struct device {
+	const struct conf_device *conf;
+	modbus_t	*mb;
+	int		 fd;		/* -1: not connected */
+	struct job	 q[DEV_QUEUE];	/* a ring; q[qhead] is on the wire when busy */
+	int		 qhead, qlen;
+	int		 busy;
+	uint16_t	 tid;		/* of the request on the wire */
+	size_t		 inlen;
+	uint8_t		 in[2 * ADU_MAX];
+	uint64_t	 retry_ms;	/* next connect attempt */
+	unsigned	 backoff_ms;
+	int		 failing;	/* connect failures logged once a streak */
+};
+
+struct counters {
+	uint64_t	 accepted, refused, requests, malformed, noroute;
+	uint64_t	 path_failed, timed_out, late;
+	uint64_t	 dev_requests, dev_answers, dev_timeouts, dev_unreachable;
+	uint64_t	 dev_late, dev_bad;
+};
+
+static struct adapter *ad;
+static int listen_fd = -1;
+static int route_of[256];		/* unit -> index of its route, -1 none */
+static struct client *clients[MAX_CLIENTS];
+static struct device *devices;
+static int ndevices;
+static uint64_t next_flow = 1, next_seq = 1;
+static struct counters st;
+
+/* Both sides answer failures with an exception ADU of 9 bytes. */
+static void
+exception_adu(uint8_t p[9], unsigned tid, unsigned unit, unsigned fc,
+    unsigned code)
+{
+	p[0] = tid >> 8;
+	p[1] = tid & 0xff;
+	p[2] = p[3] = p[4] = 0;
+	p[5] = 3;
+	p[6] = unit;
+	p[7] = (fc & 0x7f) | 0x80;
+	p[8] = code;
+}
+
+static void
+set_nodelay(int fd)
+{
+	int one = 1;
+
+	/* one small ADU at a time: Nagle would only add latency */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Client side */
+
+static void
+client_close(int slot, const char *why)
+{
+	struct client *c = clients[slot];
+
+	log_debug("client %s flow=%llu closed: %s", c->peer,
+	    (unsigned long long)c->id, why);
+	close(c->fd);
+	free(c);
+	clients[slot] = NULL;
+}
+
+static void
+client_flush(int slot)
+{
+	struct client *c = clients[slot];
+	ssize_t n;
+
+	while (c->outlen > 0) {
+		n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1) {
+			client_close(slot, strerror(errno));
+			return;
+		}
+		memmove(c->out, c->out + n, c->outlen - n);
+		c->outlen -= n;
+	}
+}
+
+static void
+client_write(int slot, const uint8_t *p, size_t n)
+{
+	struct client *c = clients[slot];
+
+	if (c->outlen + n > sizeof(c->out)) {
+		client_close(slot, "answers not read");
+		return;
+	}
+	memcpy(c->out + c->outlen, p, n);
+	c->outlen += n;
+	client_flush(slot);
+}
+
+static void
+client_exception(int slot, const uint8_t *req, unsigned code)
+{
+	uint8_t ex[9];
+
+	exception_adu(ex, xgw_be16(req), req[6], req[7], code);
+	client_write(slot, ex, sizeof(ex));
+}
+
+/* One request ADU of a client: to its route, or answered here. */
+static void
+client_request(int slot, const uint8_t *p, size_t n)
+{
+	struct client *c = clients[slot];
+	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+	struct call *k;
+	int r = route_of[p[6]];
+
+	st.requests++;
+	if (xgw_modbus_decode(adapter_ctx(ad), p, n, XGW_REQUEST, &el,
+	    &e) == -1) {
+		st.malformed++;
+		log_warnx("client %s: malformed request, %s at byte %zu: %s; "
+		    "answered with exception 3", c->peer, e.reason, e.offset,
+		    e.msg);
+		client_exception(slot, p, EX_ILLEGAL_VALUE);
+		return;
+	}
+	if (r == -1) {
+		st.noroute++;
+		log_debug("client %s: no route for unit %u", c->peer, p[6]);
+		client_exception(slot, p, EX_PATH_UNAVAILABLE);
+	} else if ((k = malloc(sizeof(*k))) == NULL) {
+		log_warn("client %s: request", c->peer);
+		client_exception(slot, p, EX_PATH_UNAVAILABLE);
+	} else {
+		*k = (struct call){ slot, c->id, xgw_be16(p), p[6], p[7] };
+		memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
+		memcpy(m.dst, adapter_conf(ad)->routes[r].to, sizeof(m.dst));
+		m.seq = next_seq++;
+		if (adapter_send(ad, &m, el, 0, k) == -1) {
+			st.path_failed++;
+			log_warn("client %s unit %u: request not carried",
+			    c->peer, p[6]);
+			free(k);
+			client_exception(slot, p, EX_PATH_UNAVAILABLE);
+		} else
+			c->inflight++;
+	}
+	xmpp_stanza_release(el);
+}
+
+/* Cuts whole ADUs from the input while the client may have more in flight. */
+static void
+client_process(int slot)
+{
+	struct client *c;
+	struct xgw_err e;
+	size_t n;
+	int rc;
+
+	while ((c = clients[slot]) != NULL && c->inflight < CLIENT_INFLIGHT &&
+	    c->outlen <= OUT_HIGH) {
+		if ((rc = xgw_modbus_frame(c->in, c->inlen, &n, &e)) == 0)
+			return;
+		if (rc == -1) {
+			/* no header to answer to: the stream is lost */
+			st.malformed++;
+			log_warnx("client %s: not Modbus/TCP, %s at byte %zu: "
+			    "%s; connection closed", c->peer, e.reason,
+			    e.offset, e.msg);
+			client_close(slot, e.reason);
+			return;
+		}
+		client_request(slot, c->in, n);
+		if ((c = clients[slot]) == NULL)
+			return;
+		memmove(c->in, c->in + n, c->inlen - n);
+		c->inlen -= n;
+	}
+}
+
+static void
+client_read(int slot)
+{
+	struct client *c = clients[slot];
+	ssize_t n;
+
+	n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(slot, n == 0 ? "end of stream" : strerror(errno));
+		return;
+	}
+	c->inlen += n;
+	client_process(slot);
+}
+
+static int
+client_wants_input(const struct client *c)
+{
+	return c->inflight < CLIENT_INFLIGHT && c->outlen <= OUT_HIGH &&
+	    c->inlen < sizeof(c->in);
+}
+
+static void
+peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		port = ntohs(s->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+}
+
+static void
+client_accept(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct client *c;
+	int fd, slot;
+
+	while ((fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		for (slot = 0; slot < MAX_CLIENTS && clients[slot]; slot++)
+			;
+		if (slot == MAX_CLIENTS || (c = calloc(1, sizeof(*c))) == NULL) {
+			st.refused++;
+			log_warnx("listen %s port %u: client refused: %s",
+			    adapter_conf(ad)->listen, adapter_conf(ad)->listen_port,
+			    slot == MAX_CLIENTS ? "too many clients" :
+			    "out of memory");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->id = next_flow++;
+		peer_name(&ss, c->peer, sizeof(c->peer));
+		set_nodelay(fd);
+		clients[slot] = c;
+		st.accepted++;
+		log_debug("client %s flow=%llu connected", c->peer,
+		    (unsigned long long)c->id);
+		sl = sizeof(ss);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		log_warn("listen %s port %u: accept", adapter_conf(ad)->listen,
+		    adapter_conf(ad)->listen_port);
+}
+
+/* The client of a call, if it is still connected; its request is over. */
+static int
+call_done(struct call *k)
+{
+	struct client *c = clients[k->slot];
+
+	if (c == NULL || c->id != k->id)
+		return -1;
+	c->inflight--;
+	return k->slot;
+}
+
+static void
+call_exception(int slot, const struct call *k, unsigned code)
+{
+	uint8_t req[8] = { k->tid >> 8, k->tid & 0xff, 0, 0, 0, 0, k->unit,
+	    k->fc };
+
+	client_exception(slot, req, code);
+}
+
+static void
+client_response(xmpp_stanza_t *el, uint64_t flow, uint64_t seq)
+{
+	struct call *k = adapter_answered(ad, flow, seq);
+	struct xgw_buf b = { 0 };
+	struct xgw_err e = { .msg = "out of memory" };
+	const char *dir = xmpp_stanza_get_attribute(el, "dir");
+	int slot;
+
+	if (k == NULL) {
+		st.late++;
+		log_debug("response flow=%llu seq=%llu: no request waits for "
+		    "it (timed out); dropped", (unsigned long long)flow,
+		    (unsigned long long)seq);
+		return;
+	}
+	if ((slot = call_done(k)) != -1) {
+		if (dir != NULL && strcmp(dir, "response") == 0 &&
+		    xgw_set_uint(el, "tid", k->tid) == 0 &&
+		    xgw_modbus_encode(el, &b, &e) == 0)
+			client_write(slot, b.data, b.len);
+		else {
+			log_warnx("response flow=%llu seq=%llu: not a Modbus "
+			    "response (%s); answered with exception 11",
+			    (unsigned long long)flow, (unsigned long long)seq,
+			    dir == NULL || strcmp(dir, "response") != 0 ?
+			    "dir is not response" : e.msg);
+			call_exception(slot, k, EX_TARGET_FAILED);
+		}
+		if (clients[slot] != NULL)
+			client_process(slot);
+	}
+	xgw_buf_free(&b);
+	free(k);
+}
+
+static void
+on_failed(struct adapter *a, uint64_t flow, uint64_t seq, const char *reason,
+    void *cookie)
+{
+	struct call *k = cookie;
+	int timeout = strcmp(reason, "timeout") == 0, slot;
+
+	(void)a;
+	if (k == NULL)
+		return;
+	if (timeout)
+		st.timed_out++;
+	else
+		st.path_failed++;
+	log_debug("request flow=%llu seq=%llu unit %u: %s", (unsigned long long)flow,
+	    (unsigned long long)seq, k->unit, reason);
+	if ((slot = call_done(k)) != -1) {
+		call_exception(slot, k, timeout ? EX_TARGET_FAILED :
+		    EX_PATH_UNAVAILABLE);
+		if (clients[slot] != NULL)
+			client_process(slot);
+	}
+	free(k);
+}
+
+/* Device side */
+
+static struct job *
+job_head(struct device *d)
+{
+	return &d->q[d->qhead];
+}
+
+static void
+job_pop(struct device *d)
+{
+	d->qhead = (d->qhead + 1) % DEV_QUEUE;
+	d->qlen--;
+	d->busy = 0;
+}
+
+/* The answer to a job, from the device (uuid) itself or made here for it. */
+static void
+job_answer(const char *uuid, const struct job *j, xmpp_stanza_t *el)
+{
+	struct xgw_meta m = { .flow = j->flow, .seq = j->seq,
+	    .dir = XGW_RESPONSE };
+
+	memcpy(m.src, uuid, sizeof(m.src));
+	memcpy(m.dst, j->from, sizeof(m.dst));
+	if (adapter_send(ad, &m, el, 0, NULL) == -1)
+		log_warn("device %s flow=%llu seq=%llu: response not queued",
+		    uuid, (unsigned long long)j->flow,
+		    (unsigned long long)j->seq);
+}
+
+static void
+job_exception(const char *uuid, const struct job *j, unsigned code)
+{
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+	uint8_t ex[9];
+
+	exception_adu(ex, xgw_be16(j->adu), j->adu[6], j->adu[7], code);
+	if (xgw_modbus_decode(adapter_ctx(ad), ex, sizeof(ex), XGW_RESPONSE,
+	    &el, &e) == -1)
+		fatalx("exception %u for fc %u does not decode: %s", code,
+		    j->adu[7], e.msg);
+	job_answer(uuid, j, el);
+	xmpp_stanza_release(el);
+}
+
+static void
+device_backoff(struct device *d)
+{
+	d->retry_ms = adapter_now_ms() + d->backoff_ms;
+	d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+	    d->backoff_ms * 2;
+}
+
+static void
+device_lost(struct device *d, const char *why)
+{
+	log_warnx("device %s (%s port %u): connection lost: %s", d->conf->uuid,
+	    d->conf->host, d->conf->port, why);
+	modbus_close(d->mb);
+	d->fd = -1;
+	d->inlen = 0;
+	device_backoff(d);
+	if (d->busy) {
+		/* it reached the device, which did not answer */
+		st.dev_timeouts++;
+		job_exception(d->conf->uuid, job_head(d), EX_TARGET_FAILED);
+		job_pop(d);
+	}
+}
+
+/* Everything queued for a device that cannot be reached: 0x0A at once. */
+static void
+device_flush_queue(struct device *d)
+{
+	while (d->qlen > 0) {
+		st.dev_unreachable++;
+		job_exception(d->conf->uuid, job_head(d), EX_PATH_UNAVAILABLE);
+		job_pop(d);
+	}
+}
+
+/*
+ * libmodbus connects with a blocking connect bounded by the response
+ * timeout: CONNECT_MAX_MS at most, only once per backoff step, so an
+ * unreachable device holds the others up for no longer than that.
+ */
+static void
+device_connect(struct device *d)
+{
+	unsigned ms = d->conf->timeout_ms < CONNECT_MAX_MS ?
+	    d->conf->timeout_ms : CONNECT_MAX_MS;
+	int fl;
+
+	modbus_set_response_timeout(d->mb, 0, ms * 1000);
+	if (modbus_connect(d->mb) == -1) {
+		if (!d->failing)
+			log_warnx("device %s (%s port %u): connect: %s; "
+			    "retrying with backoff", d->conf->uuid,
+			    d->conf->host, d->conf->port, modbus_strerror(errno));
+		d->failing = 1;
+		device_backoff(d);
+		device_flush_queue(d);
+		return;
+	}
+	d->fd = modbus_get_socket(d->mb);
+	/* libmodbus opens it non-blocking today; this loop depends on it */
+	if ((fl = fcntl(d->fd, F_GETFL)) == -1 ||
+	    fcntl(d->fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		device_lost(d, strerror(errno));
+		return;
+	}
+	set_nodelay(d->fd);
+	d->failing = 0;
+	log_info("device %s (%s port %u) connected", d->conf->uuid,
+	    d->conf->host, d->conf->port);
+}
+
+/* Puts the next job on the wire, answering those whose time is up. */
+static void
+device_kick(struct device *d)
+{
+	uint64_t now = adapter_now_ms();
+	uint8_t wire[ADU_MAX];
+	struct job *j;
+	ssize_t n;
+
+	if (d->fd == -1 && d->qlen > 0) {
+		if (now < d->retry_ms) {
+			device_flush_queue(d);
+			return;
+		}
+		device_connect(d);
+	}
+	while (d->fd != -1 && !d->busy && d->qlen > 0) {
+		j = job_head(d);
+		if (now >= j->deadline_ms) {
+			st.dev_timeouts++;
+			job_exception(d->conf->uuid, j, EX_TARGET_FAILED);
+			job_pop(d);
+			continue;
+		}
+		memcpy(wire, j->adu, j->len);
+		d->tid++;
+		wire[0] = d->tid >> 8;
+		wire[1] = d->tid & 0xff;
+		if (d->conf->unit >= 0)
+			wire[6] = d->conf->unit;
+		if ((n = send(d->fd, wire, j->len, MSG_NOSIGNAL)) !=
+		    (ssize_t)j->len) {
+			device_lost(d, n == -1 ? strerror(errno) : "short write");
+			continue;
+		}
+		d->busy = 1;
+	}
+}
+
+static struct device *
+device_find(const char *uuid)
+{
+	for (int i = 0; i < ndevices; i++)
+		if (strcmp(devices[i].conf->uuid, uuid) == 0)
+			return &devices[i];
+	return NULL;
+}
+
+/* A request stanza for one of our devices. */
+static void
+device_request(const struct xgw_meta *m, xmpp_stanza_t *el)
+{
+	struct device *d = device_find(m->dst);
+	const char *dir = xmpp_stanza_get_attribute(el, "dir");
+	struct xgw_buf b = { 0 };
+	struct xgw_err e;
+	struct job *j, tmp;
+
+	if (dir == NULL || strcmp(dir, "request") != 0 ||
+	    xgw_modbus_encode(el, &b, &e) == -1) {
+		st.dev_bad++;
+		log_warnx("request flow=%llu seq=%llu for %s: not a Modbus "
+		    "request: %s; dropped", (unsigned long long)m->flow,
+		    (unsigned long long)m->seq, m->dst, dir == NULL ||
+		    strcmp(dir, "request") != 0 ? "dir is not request" : e.msg);
+		xgw_buf_free(&b);
+		return;
+	}
+	st.dev_requests++;
+	j = d != NULL && d->qlen < DEV_QUEUE ?
+	    &d->q[(d->qhead + d->qlen) % DEV_QUEUE] : &tmp;
+	*j = (struct job){ .flow = m->flow, .seq = m->seq, .len = b.len };
+	memcpy(j->from, m->src, sizeof(j->from));
+	memcpy(j->adu, b.data, b.len);
+	xgw_buf_free(&b);
+	if (d == NULL || j == &tmp) {
+		st.dev_unreachable++;
+		log_warnx("request flow=%llu seq=%llu: %s %s; answered with "
+		    "exception 10", (unsigned long long)m->flow,
+		    (unsigned long long)m->seq, d == NULL ? "no device" :
+		    "queue full for device", m->dst);
+		job_exception(m->dst, j, EX_PATH_UNAVAILABLE);
+		return;
+	}
+	j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
+	d->qlen++;
+	device_kick(d);
+}
+
+static void
+device_answer(struct device *d, const uint8_t *p, size_t n)
+{
+	struct job *j = job_head(d);
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+
+	if (!d->busy || xgw_be16(p) != d->tid) {
+		/* the answer to a request that timed out already */
+		st.dev_late++;
+		log_debug("device %s: late answer tid %u dropped", d->conf->uuid,
+		    xgw_be16(p));
+		return;
+	}
+	st.dev_answers++;
+	d->backoff_ms = BACKOFF_MIN_MS;
+	if (xgw_modbus_decode(adapter_ctx(ad), p, n, XGW_RESPONSE, &el,
+	    &e) == -1) {
+		st.dev_bad++;
+		log_warnx("device %s: malformed response, %s at byte %zu: %s; "
+		    "answered with exception 11", d->conf->uuid, e.reason,
+		    e.offset, e.msg);
+		job_exception(d->conf->uuid, j, EX_TARGET_FAILED);
+	} else {
+		/* the requester's transaction and unit, not the wire's */
+		if (xgw_set_uint(el, "tid", xgw_be16(j->adu)) == -1 ||
+		    xgw_set_uint(el, "unit", j->adu[6]) == -1)
+			fatalx("out of memory");
+		job_answer(d->conf->uuid, j, el);
+		xmpp_stanza_release(el);
+	}
+	job_pop(d);
+}
+
+static void
+device_read(struct device *d)
+{
+	struct xgw_err e;
+	ssize_t n;
+	size_t len;
+	int rc;
+
+	n = recv(d->fd, d->in + d->inlen, sizeof(d->in) - d->inlen, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n <= 0) {
+		device_lost(d, n == 0 ? "closed by the device" : strerror(errno));
+		return;
+	}
+	d->inlen += n;
+	while ((rc = xgw_modbus_frame(d->in, d->inlen, &len, &e)) == 1) {
+		device_answer(d, d->in, len);
+		memmove(d->in, d->in + len, d->inlen - len);
+		d->inlen -= len;
+	}
+	if (rc == -1)
+		device_lost(d, e.msg);
+	device_kick(d);
+}
+
+/* Timeouts of the requests on the wire, and reconnects. */
+static void
+device_timers(void)
+{
+	uint64_t now = adapter_now_ms();
+
+	for (int i = 0; i < ndevices; i++) {
+		struct device *d = &devices[i];
+
+		if (d->busy && now >= job_head(d)->deadline_ms) {
+			st.dev_timeouts++;
+			log_debug("device %s: no answer within %ums",
+			    d->conf->uuid, d->conf->timeout_ms);
+			job_exception(d->conf->uuid, job_head(d),
+			    EX_TARGET_FAILED);
+			job_pop(d);
+		}
+		if (d->fd == -1 && now >= d->retry_ms)
+			device_connect(d);
+		device_kick(d);
+	}
+}
+
+static int
+device_timeout_ms(void)
+{
+	uint64_t now = adapter_now_ms(), next = UINT64_MAX;
+
+	for (int i = 0; i < ndevices; i++) {
+		const struct device *d = &devices[i];
+
+		if (d->busy && d->q[d->qhead].deadline_ms < next)
+			next = d->q[d->qhead].deadline_ms;
+		if (d->fd == -1 && d->retry_ms < next)
+			next = d->retry_ms;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now);
+}
+
+/* Set-up */
+
+static int
+listen_on(const struct conf_adapter *c)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, c->listen, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(c->listen_port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, c->listen, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(c->listen_port);
+		sl = sizeof(*s6);
+	} else {
+		log_warnx("listen %s: not an IPv4 or IPv6 address", c->listen);
+		return -1;
+	}
+	if ((listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 ||
+	    bind(listen_fd, (struct sockaddr *)&ss, sl) == -1 ||
+	    listen(listen_fd, 128) == -1) {
+		log_warn("listen %s port %u", c->listen, c->listen_port);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+routes_init(const struct conf_adapter *c)
+{
+	uint64_t unit;
+
+	for (int i = 0; i < 256; i++)
+		route_of[i] = -1;
+	for (int i = 0; i < c->nroutes; i++) {
+		const char *m = c->routes[i].match;
+
+		/* conf.c checked the form; a Modbus route is "unit N" */
+		if (strncmp(m, "unit ", 5) != 0 ||
+		    xgw_parse_uint(m + 5, strlen(m + 5), 255, &unit) == -1) {
+			log_warnx("route \"%s\": expected \"unit N\"", m);
+			return -1;
+		}
+		route_of[unit] = i;
+	}
+	return 0;
+}
+
+static int
+devices_init(const struct conf_adapter *c)
+{
+	char port[8];
+
+	ndevices = c->ndevices;
+	if (ndevices == 0)
+		return 0;
+	if ((devices = calloc(ndevices, sizeof(*devices))) == NULL) {
+		log_warn("devices");
+		return -1;
+	}
+	for (int i = 0; i < ndevices; i++) {
+		struct device *d = &devices[i];
+
+		d->conf = &c->devices[i];
+		d->fd = -1;
+		d->backoff_ms = BACKOFF_MIN_MS;
+		snprintf(port, sizeof(port), "%u", d->conf->port);
+		if ((d->mb = modbus_new_tcp_pi(d->conf->host, port)) == NULL) {
+			log_warnx("device %s (%s port %s): %s", d->conf->uuid,
+			    d->conf->host, port, modbus_strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+configure(struct adapter *a, const struct conf_adapter *c)
+{
+	(void)a;
+	if (routes_init(c) == -1 || devices_init(c) == -1)
+		return -1;
+	return c->listen[0] != '\0' ? listen_on(c) : 0;
+}
+
+static void
+on_stanza(struct adapter *a, const struct xgw_meta *m, xmpp_stanza_t *el,
+    uint64_t flow, uint64_t seq)
+{
+	(void)a;
+	if (m->dir == XGW_REQUEST)
+		device_request(m, el);
+	else if (m->dir == XGW_RESPONSE)
+		client_response(el, flow, seq);
+	else
+		log_debug("event flow=%llu seq=%llu: this adapter takes none",
+		    (unsigned long long)flow, (unsigned long long)seq);
+}
+
+static void
+send_stats(void)
+{
+	static struct counters last;
+	char kv[768];
+
+	if (memcmp(&last, &st, sizeof(st)) == 0)
+		return;
+	last = st;
+	snprintf(kv, sizeof(kv), "clients-accepted=%llu\nclients-refused=%llu\n"
+	    "requests=%llu\nmalformed=%llu\nno-route=%llu\npath-failed=%llu\n"
+	    "timed-out=%llu\nlate-responses=%llu\ndevice-requests=%llu\n"
+	    "device-answers=%llu\ndevice-timeouts=%llu\n"
+	    "device-unreachable=%llu\ndevice-late=%llu\ndevice-bad=%llu\n",
+	    (unsigned long long)st.accepted, (unsigned long long)st.refused,
+	    (unsigned long long)st.requests, (unsigned long long)st.malformed,
+	    (unsigned long long)st.noroute, (unsigned long long)st.path_failed,
+	    (unsigned long long)st.timed_out, (unsigned long long)st.late,
+	    (unsigned long long)st.dev_requests,
+	    (unsigned long long)st.dev_answers,
+	    (unsigned long long)st.dev_timeouts,
+	    (unsigned long long)st.dev_unreachable,
+	    (unsigned long long)st.dev_late, (unsigned long long)st.dev_bad);
+	adapter_stats(ad, kv);
+}
+
+static int
+min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static void
+loop(void)
+{
+	struct pollfd pfd[2 + MAX_CLIENTS + CONF_MAX_DEVICES];
+	int ci[MAX_CLIENTS], di[CONF_MAX_DEVICES];
+	uint64_t stats_at = adapter_now_ms() + STATS_MS;
+
+	for (;;) {
+		int n = 2, nc = 0, nd = 0, t;
+
+		pfd[0] = (struct pollfd){ adapter_fd(ad), adapter_events(ad), 0 };
+		pfd[1] = (struct pollfd){ listen_fd, POLLIN, 0 };
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = clients[i];
+
+			if (c == NULL)
+				continue;
+			ci[nc++] = i;
+			pfd[n++] = (struct pollfd){ c->fd,
+			    (client_wants_input(c) ? POLLIN : 0) |
+			    (c->outlen ? POLLOUT : 0), 0 };
+		}
+		for (int i = 0; i < ndevices; i++) {
+			if (devices[i].fd == -1)
+				continue;
+			di[nd++] = i;
+			pfd[n++] = (struct pollfd){ devices[i].fd, POLLIN, 0 };
+		}
+		t = min_timeout(adapter_timeout_ms(ad), device_timeout_ms());
+		t = min_timeout(t, (int)(stats_at > adapter_now_ms() ?
+		    stats_at - adapter_now_ms() : 0));
+		if (poll(pfd, n, t) == -1 && errno != EINTR)
+			fatal("poll");
+		if (pfd[1].revents & POLLIN)
+			client_accept();
+		for (int i = 0; i < nc; i++) {
+			short re = pfd[2 + i].revents;
+
+			if (clients[ci[i]] != NULL &&
+			    (re & (POLLIN | POLLHUP | POLLERR)))
+				client_read(ci[i]);
+			if (clients[ci[i]] != NULL && (re & POLLOUT))
+				client_flush(ci[i]);
+		}
+		for (int i = 0; i < nd; i++)
+			if (devices[di[i]].fd != -1 &&
+			    (pfd[2 + nc + i].revents & (POLLIN | POLLHUP | POLLERR)))
+				device_read(&devices[di[i]]);
+		device_timers();
+		if (adapter_now_ms() >= stats_at) {
+			send_stats();
+			stats_at = adapter_now_ms() + STATS_MS;
+		}
+		if (adapter_run(ad, pfd[0].revents) == -1)
+			return;
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct adapter_cb cb = { configure, on_stanza, on_failed,
+	    NULL, NULL };
+
+	ad = adapter_init(argc, argv, "modbus", &cb);
+	adapter_configure(ad);
+	loop();
+	log_info("xgwd is gone; stopping");
+	return 0;
+}

@@ -1,0 +1,578 @@
+/*
+ * The adapter runtime: fd 3 to xgwd, the configuration handshake, the
+ * privilege drop, and the table of requests awaiting an answer.
+ *
+ * The table is a fixed array of REQ_MAX slots, found by (flow, seq)
+ * through hash chains and linked in expiry order, so that a lookup, the
+ * usual insert (at the tail: the requests of one adapter mostly share one
+ * timeout) and the next timeout all stay cheap when thousands are pending.
+ */
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapter.h"
+#include "log.h"
+
+#ifndef XGW_VERSION
+#define XGW_VERSION	"0.1.0"
+#endif
+#define ADAPTER_FD	3
+#define CONFIG_WAIT_MS	10000	/* xgwd sends the block at once; longer is a hang */
+#define REQ_MAX		4096
+#define REQ_HASH	8192	/* a power of two, twice REQ_MAX: short chains */
+#define NIL		(-1)
+
+struct req {
+	uint64_t	 flow, seq;
+	uint64_t	 expires_ms;
+	void		*cookie;
+	int		 prev, next;	/* expiry order */
+	int		 chain;		/* next in the hash chain, or in the free list */
+};
+
+struct adapter {
+	char			 proto[16];	/* "modbus": what the configuration must be for */
+	uint16_t		 id;		/* the frame header's adapter */
+	const char		*user;
+	char			 gateway[46];
+	const struct adapter_cb	*cb;
+	xmpp_ctx_t		*ctx;
+	struct frame_reader	 rd;
+	struct frame_writer	 wr;
+	struct conf_adapter	 conf;
+	struct req		 req[REQ_MAX];
+	int			 hash[REQ_HASH];
+	int			 head, tail;	/* expiry list: head expires first */
+	int			 free;
+	int			 nreq;
+};
+
+uint64_t
+adapter_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The request table */
+
+static unsigned
+req_bucket(uint64_t flow, uint64_t seq)
+{
+	uint64_t h = (flow * 0x9e3779b97f4a7c15ULL) ^ (seq * 0xc2b2ae3d27d4eb4fULL);
+
+	return (unsigned)(h >> 32) & (REQ_HASH - 1);
+}
+
+static void
+req_init(struct adapter *a)
+{
+	for (int i = 0; i < REQ_HASH; i++)
+		a->hash[i] = NIL;
+	for (int i = 0; i < REQ_MAX; i++)
+		a->req[i].chain = i + 1 < REQ_MAX ? i + 1 : NIL;
+	a->free = 0;
+	a->head = a->tail = NIL;
+	a->nreq = 0;
+}
+
+static int
+req_find(struct adapter *a, uint64_t flow, uint64_t seq)
+{
+	int i;
+
+	for (i = a->hash[req_bucket(flow, seq)]; i != NIL; i = a->req[i].chain)
+		if (a->req[i].flow == flow && a->req[i].seq == seq)
+			break;
+	return i;
+}
+
+static void
+req_add(struct adapter *a, uint64_t flow, uint64_t seq, uint64_t expires_ms,
+    void *cookie)
+{
+	unsigned b = req_bucket(flow, seq);
+	int i = a->free, at;
+	struct req *r = &a->req[i];
+
+	a->free = r->chain;
+	r->flow = flow;
+	r->seq = seq;
+	r->expires_ms = expires_ms;
+	r->cookie = cookie;
+	r->chain = a->hash[b];
+	a->hash[b] = i;
+	/* from the tail back to the last one that expires no later */
+	for (at = a->tail; at != NIL && a->req[at].expires_ms > expires_ms;
+	    at = a->req[at].prev)
+		;
+	r->prev = at;
+	r->next = at == NIL ? a->head : a->req[at].next;
+	if (r->next != NIL)
+		a->req[r->next].prev = i;
+	else
+		a->tail = i;
+	if (at != NIL)
+		a->req[at].next = i;
+	else
+		a->head = i;
+	a->nreq++;
+}
+
+/* Unlinks slot i and returns its cookie. */
+static void *
+req_del(struct adapter *a, int i)
+{
+	struct req *r = &a->req[i];
+	int *p = &a->hash[req_bucket(r->flow, r->seq)];
+
+	while (*p != i)
+		p = &a->req[*p].chain;
+	*p = r->chain;
+	if (r->prev != NIL)
+		a->req[r->prev].next = r->next;
+	else
+		a->head = r->next;
+	if (r->next != NIL)
+		a->req[r->next].prev = r->prev;
+	else
+		a->tail = r->prev;
+	r->chain = a->free;
+	a->free = i;
+	a->nreq--;
+	return r->cookie;
+}
+
+void *
+adapter_answered(struct adapter *a, uint64_t flow, uint64_t seq)
+{
+	int i = req_find(a, flow, seq);
+
+	return i == NIL ? NULL : req_del(a, i);
+}
+
+static void
+fire_timeouts(struct adapter *a)
+{
+	uint64_t now = adapter_now_ms();
+
+	while (a->head != NIL && a->req[a->head].expires_ms <= now) {
+		uint64_t flow = a->req[a->head].flow, seq = a->req[a->head].seq;
+		void *cookie = req_del(a, a->head);
+
+		if (a->cb->failed != NULL)
+			a->cb->failed(a, flow, seq, "timeout", cookie);
+	}
+}
+
+int
+adapter_timeout_ms(struct adapter *a)
+{
+	uint64_t now = adapter_now_ms();
+
+	if (a->head == NIL)
+		return -1;
+	if (a->req[a->head].expires_ms <= now)
+		return 0;
+	return (int)(a->req[a->head].expires_ms - now);
+}
+
+/* Frames to and from xgwd */
+
+static int
+queue(struct adapter *a, uint16_t type, uint64_t flow, uint64_t seq,
+    const char *p, size_t len)
+{
+	struct frame f = { type, a->id, (uint32_t)len, flow, seq, (uint8_t *)p };
+
+	if (len > FRAME_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return frame_queue(&a->wr, &f);
+}
+
+/* One frame from xgwd: 1, 0 for none yet, -1 with *why when the connection is over. */
+static int
+next_frame(struct adapter *a, struct frame *f, const char **why)
+{
+	int rc = frame_read(&a->rd, ADAPTER_FD, f, why);
+
+	if (rc == 1 && f->adapter != a->id) {
+		*why = "frame names another adapter";
+		return -1;
+	}
+	return rc;
+}
+
+int
+adapter_send(struct adapter *a, const struct xgw_meta *m, xmpp_stanza_t *proto,
+    unsigned timeout_ms, void *cookie)
+{
+	xmpp_stanza_t *env;
+	char *text;
+	size_t len;
+	int rc;
+
+	if (m->dir == XGW_REQUEST) {
+		if (req_find(a, m->flow, m->seq) != NIL) {
+			errno = EEXIST;
+			return -1;
+		}
+		if (a->nreq == REQ_MAX) {
+			errno = EBUSY;
+			return -1;
+		}
+	}
+	if ((env = xgw_envelope(a->ctx, m, proto)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = xmpp_stanza_to_text(env, &text, &len);
+	xmpp_stanza_release(env);
+	if (rc != XMPP_EOK) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = queue(a, FRAME_STANZA, m->flow, m->seq, text, len);
+	xmpp_free(a->ctx, text);
+	if (rc == -1)
+		return -1;
+	if (m->dir == XGW_REQUEST)
+		req_add(a, m->flow, m->seq, adapter_now_ms() +
+		    (timeout_ms ? timeout_ms : a->conf.timeout_ms), cookie);
+	return 0;
+}
+
+void
+adapter_stats(struct adapter *a, const char *key_values)
+{
+	if (queue(a, FRAME_STATS, 0, 0, key_values, strlen(key_values)) == -1)
+		log_warn("stats to xgwd not queued");
+}
+
+static void
+stanza_in(struct adapter *a, const struct frame *f)
+{
+	xmpp_stanza_t *env, *el;
+	struct xgw_meta m;
+	struct xgw_err e;
+
+	if ((env = xmpp_stanza_new_from_string(a->ctx,
+	    (const char *)f->payload)) == NULL ||
+	    xgw_envelope_parse(env, &m, &el, &e) == -1) {
+		log_warnx("from xgwd flow=%llu seq=%llu: bad stanza: %s",
+		    (unsigned long long)f->flow, (unsigned long long)f->seq,
+		    env != NULL ? e.msg : "not XML");
+	} else if (m.flow != f->flow || m.seq != f->seq) {
+		log_warnx("from xgwd flow=%llu seq=%llu: the envelope says "
+		    "flow=%llu seq=%llu; dropped", (unsigned long long)f->flow,
+		    (unsigned long long)f->seq, (unsigned long long)m.flow,
+		    (unsigned long long)m.seq);
+	} else
+		a->cb->stanza(a, &m, el, m.flow, m.seq);
+	if (env != NULL)
+		xmpp_stanza_release(env);
+}
+
+/* Payload "reason" or "code reason": the reason is the last word. */
+static void
+fail_in(struct adapter *a, const struct frame *f)
+{
+	const char *p = (const char *)f->payload, *reason = strrchr(p, ' ');
+	int i = req_find(a, f->flow, f->seq);
+	void *cookie = i == NIL ? NULL : req_del(a, i);
+
+	reason = reason != NULL ? reason + 1 : p;
+	if (a->cb->failed != NULL)
+		a->cb->failed(a, f->flow, f->seq, *reason ? reason : "unknown",
+		    cookie);
+}
+
+static int
+dispatch(struct adapter *a, const struct frame *f)
+{
+	switch (f->type) {
+	case FRAME_STANZA:
+		stanza_in(a, f);
+		break;
+	case FRAME_FAIL:
+		fail_in(a, f);
+		break;
+	case FRAME_TAKEN:
+		if (a->cb->taken != NULL)
+			a->cb->taken(a, f->flow, f->seq);
+		break;
+	case FRAME_CONFIG:
+		log_warnx("xgwd sent a second configuration; ignored: a new "
+		    "one takes a restart");
+		break;
+	default:
+		log_warnx("xgwd sent a %s frame, which only adapters send",
+		    frame_type_name(f->type));
+		return -1;
+	}
+	return 0;
+}
+
+int
+adapter_run(struct adapter *a, short revents)
+{
+	struct frame f;
+	const char *why;
+	int rc;
+
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		while ((rc = next_frame(a, &f, &why)) == 1)
+			if (dispatch(a, &f) == -1)
+				return -1;
+		if (rc == -1) {
+			log_warnx("xgwd connection (fd %d): %s", ADAPTER_FD, why);
+			return -1;
+		}
+	}
+	fire_timeouts(a);
+	if (frame_pending(&a->wr) && frame_flush(&a->wr, ADAPTER_FD) == -1) {
+		log_warn("xgwd connection (fd %d): write", ADAPTER_FD);
+		return -1;
+	}
+	return 0;
+}
+
+int
+adapter_fd(struct adapter *a)
+{
+	(void)a;
+	return ADAPTER_FD;
+}
+
+int
+adapter_events(struct adapter *a)
+{
+	return POLLIN | (frame_pending(&a->wr) ? POLLOUT : 0);
+}
+
+xmpp_ctx_t *
+adapter_ctx(struct adapter *a)
+{
+	return a->ctx;
+}
+
+const char *
+adapter_gateway(struct adapter *a)
+{
+	return a->gateway;
+}
+
+const struct conf_adapter *
+adapter_conf(struct adapter *a)
+{
+	return &a->conf;
+}
+
+void *
+adapter_arg(struct adapter *a)
+{
+	return a->cb->arg;
+}
+
+/* Start-up */
+
+static void __attribute__((noreturn))
+usage(const char *prog)
+{
+	fatalx("usage: %s [-v] -i id -u user -g urn:uuid:gateway (started by "
+	    "xgwd, with its socket on fd %d)", prog, ADAPTER_FD);
+}
+
+struct adapter *
+adapter_init(int argc, char **argv, const char *name,
+    const struct adapter_cb *cb)
+{
+	static char procname[32];
+	char hello[64];
+	const char *proto = strncmp(name, "xgw-", 4) == 0 ? name + 4 : name;
+	const char *id = NULL, *gw = NULL, *user = NULL;
+	struct adapter *a;
+	int ch, verbose = 0, fl;
+	uint64_t n;
+
+	snprintf(procname, sizeof(procname), "xgw-%s", proto);
+	log_init(procname, 0);
+	while ((ch = getopt(argc, argv, "g:i:u:v")) != -1) {
+		switch (ch) {
+		case 'g':
+			gw = optarg;
+			break;
+		case 'i':
+			id = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage(procname);
+		}
+	}
+	if (optind != argc || id == NULL || gw == NULL || user == NULL)
+		usage(procname);
+	log_setverbose(verbose);
+	if (xgw_parse_uint(id, strlen(id), UINT16_MAX, &n) == -1)
+		fatalx("-i %s: expected the adapter's number, 0..65535", id);
+	if (!xgw_uuid_valid(gw))
+		fatalx("-g %s: expected urn:uuid: and a lower-case UUID", gw);
+	if ((fl = fcntl(ADAPTER_FD, F_GETFL)) == -1)
+		fatal("fd %d (the socket from xgwd, which starts %s)",
+		    ADAPTER_FD, procname);
+	if (fcntl(ADAPTER_FD, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(ADAPTER_FD, F_SETFD, FD_CLOEXEC) == -1)
+		fatal("fd %d: fcntl", ADAPTER_FD);
+	/* a client gone away is an error to handle, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		fatal("adapter state");
+	snprintf(a->proto, sizeof(a->proto), "%s", proto);
+	a->id = (uint16_t)n;
+	a->user = user;
+	snprintf(a->gateway, sizeof(a->gateway), "%s", gw);
+	a->cb = cb;
+	req_init(a);
+	xmpp_initialize();
+	if ((a->ctx = xmpp_ctx_new(NULL, NULL)) == NULL)
+		fatalx("xmpp_ctx_new: out of memory");
+	snprintf(hello, sizeof(hello), "%s %s", procname, XGW_VERSION);
+	if (queue(a, FRAME_HELLO, 0, 0, hello, strlen(hello)) == -1)
+		fatal("hello to xgwd");
+	return a;
+}
+
+/* Waits for one frame from xgwd, flushing what waits for it meanwhile. */
+static void
+wait_frame(struct adapter *a, struct frame *f, const char *what)
+{
+	struct pollfd pfd = { ADAPTER_FD, 0, 0 };
+	const char *why;
+	int rc;
+
+	while ((rc = next_frame(a, f, &why)) == 0) {
+		if (frame_pending(&a->wr) &&
+		    frame_flush(&a->wr, ADAPTER_FD) == -1)
+			fatal("fd %d: writing to xgwd", ADAPTER_FD);
+		pfd.events = adapter_events(a);
+		if ((rc = poll(&pfd, 1, CONFIG_WAIT_MS)) == -1 && errno != EINTR)
+			fatal("poll");
+		if (rc == 0)
+			fatalx("fd %d: no %s from xgwd within %ds", ADAPTER_FD,
+			    what, CONFIG_WAIT_MS / 1000);
+	}
+	if (rc == -1)
+		fatalx("fd %d: waiting for the %s from xgwd: %s", ADAPTER_FD,
+		    what, why);
+}
+
+void
+adapter_configure(struct adapter *a)
+{
+	struct conf_err ce;
+	struct frame f;
+
+	wait_frame(a, &f, "configuration");
+	if (f.type != FRAME_CONFIG)
+		fatalx("fd %d: xgwd sent a %s frame before the configuration",
+		    ADAPTER_FD, frame_type_name(f.type));
+	memset(&ce, 0, sizeof(ce));
+	if (conf_parse_adapter((const char *)f.payload, &a->conf, &ce) == -1)
+		fatalx("configuration from xgwd, line %u column %u: %s",
+		    ce.line, ce.col, ce.msg);
+	if (strcmp(a->conf.proto, a->proto) != 0)
+		fatalx("configuration from xgwd is for adapter %s, this is %s",
+		    a->conf.proto, a->proto);
+	if (a->cb->configure != NULL && a->cb->configure(a, &a->conf) == -1)
+		fatalx("adapter %s (configuration line %u): cannot serve it",
+		    a->proto, a->conf.line);
+	drop_privileges(a->user);
+	if (queue(a, FRAME_READY, 0, 0, NULL, 0) == -1 ||
+	    frame_flush(&a->wr, ADAPTER_FD) == -1)
+		fatal("fd %d: ready to xgwd", ADAPTER_FD);
+	if (a->conf.listen[0] != '\0')
+		log_info("adapter %s ready: listen %s port %u, %d routes, %d "
+		    "devices", a->proto, a->conf.listen, a->conf.listen_port,
+		    a->conf.nroutes, a->conf.ndevices);
+	else
+		log_info("adapter %s ready: %d devices", a->proto,
+		    a->conf.ndevices);
+}
+
+/* Privileges */
+
+/* Nothing of root may be left: no capability in the permitted or effective set. */
+static void
+check_no_caps(const char *user)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &h, d) == -1)
+		fatal("dropping privileges to user %s: capget", user);
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		if (d[i].permitted != 0 || d[i].effective != 0)
+			fatalx("dropping privileges to user %s: capabilities "
+			    "left (set %d: permitted %#x effective %#x)", user,
+			    i, d[i].permitted, d[i].effective);
+}
+
+void
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+	uid_t uid, ru, eu, su;
+	gid_t gid, rg, eg, sg;
+
+	if (geteuid() == 0) {
+		errno = 0;
+		if ((pw = getpwnam(user)) == NULL)
+			fatalx("user %s: %s; adapters started as root drop to "
+			    "it (create it, or name another with user in "
+			    "xgw.conf)", user, errno ? strerror(errno) :
+			    "no such user");
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		if (uid == 0)
+			fatalx("user %s has uid 0: adapters never keep root",
+			    user);
+		if (setgroups(1, &gid) == -1 ||
+		    setresgid(gid, gid, gid) == -1 ||
+		    setresuid(uid, uid, uid) == -1)
+			fatal("dropping privileges to user %s", user);
+		if (getresuid(&ru, &eu, &su) == -1 ||
+		    getresgid(&rg, &eg, &sg) == -1 ||
+		    ru != uid || eu != uid || su != uid ||
+		    rg != gid || eg != gid || sg != gid)
+			fatalx("dropping privileges to user %s: the ids did not "
+			    "change", user);
+		if (setuid(0) != -1 || seteuid(0) != -1)
+			fatalx("dropping privileges to user %s: root could be "
+			    "regained", user);
+		check_no_caps(user);
+	}
+	/* no setuid binary or file capability can give any of it back */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_NO_NEW_PRIVS");
+}

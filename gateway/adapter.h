@@ -1,0 +1,86 @@
+/*
+ * The adapter runtime: what every adapter process (xgw-modbus, xgw-coap,
+ * xgw-mqtt, xgw-http) shares.  An adapter is started by xgwd as
+ *
+ *   xgw-PROTO -i ID -u USER -g GATEWAY-UUID
+ *
+ * with its end of a socketpair on fd 3.  It says FRAME_HELLO, receives its
+ * configuration block (FRAME_CONFIG, parsed with conf_parse_adapter), binds
+ * its sockets, drops privileges, says FRAME_READY, and then exchanges
+ * FRAME_STANZA frames, each one <pdu> envelope, with xgwd.  Adapters do I/O
+ * and no policy: xgwd judges every stanza.
+ *
+ * The runtime owns fd 3 and a table of requests awaiting an answer; the
+ * adapter registers callbacks and polls its own sockets together with
+ * adapter_fd() in one loop.
+ */
+#ifndef XGW_ADAPTER_H
+#define XGW_ADAPTER_H
+
+#include <stdint.h>
+#include <strophe.h>
+
+#include "conf.h"
+#include "frame.h"
+#include "xgw_transform.h"
+
+struct adapter;
+
+struct adapter_cb {
+	/* configuration received: bind sockets now (still privileged) */
+	int	(*configure)(struct adapter *, const struct conf_adapter *);
+	/* a stanza from xgwd: a request for a local device, a response, an event */
+	void	(*stanza)(struct adapter *, const struct xgw_meta *,
+		    xmpp_stanza_t *proto, uint64_t flow, uint64_t seq);
+	/*
+	 * A request this adapter sent got no answer: reason is "link-down",
+	 * "busy", "spool-full" (from xgwd) or "timeout" (the runtime's timer).
+	 * The adapter answers its client with the protocol's own error.
+	 * cookie is NULL when (flow, seq) is no pending request: an event
+	 * xgwd refused ("spool-full"), or a request already answered.
+	 */
+	void	(*failed)(struct adapter *, uint64_t flow, uint64_t seq,
+		    const char *reason, void *cookie);
+	/* an event (flow, seq) is durable in xgwd's spool */
+	void	(*taken)(struct adapter *, uint64_t flow, uint64_t seq);
+	void	*arg;
+};
+
+/* Parses -i -u -g, reads fd 3, says hello.  Exits with a message on error. */
+struct adapter	*adapter_init(int argc, char **argv, const char *name,
+		    const struct adapter_cb *);
+/* Waits for FRAME_CONFIG, calls configure, drops privileges, says READY. */
+void		 adapter_configure(struct adapter *);
+xmpp_ctx_t	*adapter_ctx(struct adapter *);
+const char	*adapter_gateway(struct adapter *);	/* this gateway's urn:uuid: */
+const struct conf_adapter *adapter_conf(struct adapter *);
+void		*adapter_arg(struct adapter *);
+
+/*
+ * Sends one protocol element, wrapped in its envelope.  For a request, the
+ * runtime remembers (flow, seq) with cookie until a response arrives (the
+ * stanza callback gets it), xgwd reports a failure, or timeout_ms passes
+ * (0: the block's timeout).  proto is not consumed and must not be a child
+ * of another stanza.  -1 and errno: EBUSY when the table of pending
+ * requests is full (answer as for "busy"), EEXIST for a (flow, seq)
+ * pending already, ENOBUFS when xgwd's queue is full, ENOMEM.
+ */
+int		 adapter_send(struct adapter *, const struct xgw_meta *,
+		    xmpp_stanza_t *proto, unsigned timeout_ms, void *cookie);
+/* The cookie of a pending request, removed from the table; NULL if none. */
+void		*adapter_answered(struct adapter *, uint64_t flow, uint64_t seq);
+
+/* For the adapter's poll loop: fd 3 (POLLIN, plus POLLOUT when pending). */
+int		 adapter_fd(struct adapter *);
+int		 adapter_events(struct adapter *);	/* the poll events to ask for */
+int		 adapter_timeout_ms(struct adapter *);	/* until the next request timeout */
+/* After poll: reads and dispatches frames, fires timeouts, flushes.  -1: xgwd is gone. */
+int		 adapter_run(struct adapter *, short revents);
+void		 adapter_stats(struct adapter *, const char *key_values);
+
+uint64_t	 adapter_now_ms(void);	/* CLOCK_MONOTONIC: the clock of every timeout */
+
+/* setgroups, setresgid, setresuid to user, PR_SET_NO_NEW_PRIVS; checked. */
+void		 drop_privileges(const char *user);
+
+#endif

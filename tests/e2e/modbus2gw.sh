@@ -1,0 +1,175 @@
+#!/bin/bash
+# Modbus/TCP through two gateways, the complete packet transversion:
+#
+#   pymodbus, mbpoll, raw sockets -> xgw-modbus (A, client side) -> xgwd A
+#     -> Prosody (STARTTLS) -> xgwd B -> xgw-modbus (B, device side) -> plcsim
+#
+# and back.  Both xgwd judge every stanza.  Checks: every public function,
+# the ADU the PLC receives equals the client's byte for byte except the
+# transaction id, concurrent clients, pipelining, a dead unit (0x0B within
+# its timeout), a slow unit, malformed input; a write the policy rejects
+# never reaches the PLC and the client gets exception 02; a request for an
+# endpoint no gateway serves gets 0x0A; with the XMPP server down, 0x0A.
+#
+#   modbus2gw.sh XGWD XGWCTL XGW-MODBUS PLCSIM CLIENTS.PY SRCDIR
+set -u
+xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
+plcsim=$(readlink -f "$4") clients=$(readlink -f "$5") src=$(readlink -f "$6")
+py=/usr/bin/python3
+t=$(mktemp -d /tmp/xgw-modbus2gw.XXXXXX)
+pids=()
+fail=0
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
+	[ $fail -eq 0 ] && rm -rf "$t"
+}
+trap cleanup EXIT
+
+die() {
+	echo "modbus2gw: FAIL: $*" >&2
+	for g in a b; do
+		[ -f "$t/$g.log" ] && { echo "--- $g.log (tail)" >&2; tail -25 "$t/$g.log" >&2; }
+	done
+	fail=1
+	exit 1
+}
+ok() { echo "modbus2gw: ok: $*"; }
+wait_for() {
+	local secs=$1 i
+	shift
+	for i in $(seq $((secs * 10))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
+listening() { "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)"; }
+
+command -v mbpoll >/dev/null || die "mbpoll is not installed (tests/deps.sh)"
+"$py" -c 'import pymodbus.client' 2>/dev/null || die "$py cannot import pymodbus (tests/deps.sh)"
+"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
+	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
+. "$t/xmpp/env"
+
+set -- $("$py" -c '
+import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))
+')
+plc_port=$1 gw_port=$2 closed_port=$3
+
+"$plcsim" -p "$plc_port" -l "$t/plc.log" -s 300 -d 2>"$t/plcsim.err" &
+pids+=($!)
+wait_for 10 listening "$plc_port" || die "plcsim does not listen"
+
+mkdir -p "$t/adapters"
+ln -s "$adapter" "$t/adapters/xgw-modbus"
+export XGW_ADAPTER_DIR=$t/adapters
+d1=urn:uuid:11111111-1111-4111-8111-111111111111
+d2=urn:uuid:22222222-2222-4222-8222-222222222222
+d3=urn:uuid:33333333-3333-4333-8333-333333333333
+d4=urn:uuid:44444444-4444-4444-8444-444444444444
+d6=urn:uuid:66666666-6666-4666-8666-666666666666
+
+# Both gateways: writes to 7000..7999 are refused with exception 02.
+cat >"$t/rules" <<EOF
+reject with illegal-data-address request modbus function write-single-register address 7000:7999
+pass request modbus
+pass response modbus
+EOF
+
+# gwconf NAME JID PASSWORD PEER ADAPTER-BLOCK
+gwconf() {
+	cat >"$t/$1.conf" <<EOF
+state-dir "$t/$1.state"
+user "nobody"
+control "$t/$1.sock"
+rules "$t/rules"
+spool "$t/$1.spool" max 16M
+xmpp {
+	server "127.0.0.1" port $XMPP_STARTTLS_PORT tls starttls
+	ca "$CA"
+	jid "$2" password "$3"
+	broker "$4"
+	ping 5s
+}
+adapter modbus {
+$5
+}
+EOF
+}
+gwconf a "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "	listen 127.0.0.1 port $gw_port
+	timeout 1500ms
+	route \"unit 1\" to $d1
+	route \"unit 2\" to $d2
+	route \"unit 3\" to $d3
+	route \"unit 4\" to $d4
+	route \"unit 6\" to $d6"
+gwconf b "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "	device $d1 host 127.0.0.1 port $plc_port unit 1 timeout 1s
+	device $d2 host 127.0.0.1 port $plc_port unit 2 timeout 1s
+	device $d3 host 127.0.0.1 port $plc_port unit 3 timeout 500ms
+	device $d6 host 127.0.0.1 port $closed_port unit 6 timeout 500ms"
+
+for g in b a; do
+	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$g=$!"
+	wait_for 20 link_up $g || die "gateway $g: link not up"
+done
+wait_for 10 listening "$gw_port" || die "gateway A's Modbus listener is not up"
+ok "two gateways up, linked through Prosody"
+
+CLIENTS_STEPS=pymodbus_functions,raw_functions,mbpoll_functions,concurrent_clients,pipelined,dead_and_slow_units,malformed \
+	"$py" "$clients" "$gw_port" "$t/plc.log" "$t/a.log" >"$t/clients.out" 2>&1 ||
+	die "clients: $(grep -E 'FAIL|failed' "$t/clients.out" | head -10)"
+sed 's/^/modbus2gw:   /' "$t/clients.out"
+ok "every public function, byte-exact at the PLC, through both gateways"
+
+# The policy, the unknown endpoint and the dead link, with raw ADUs.
+"$py" - "$gw_port" "$t/plc.log" >"$t/policy.out" 2>&1 <<'EOF' || die "$(cat "$t/policy.out")"
+import socket, struct, sys, time
+port, plclog = int(sys.argv[1]), sys.argv[2]
+def exchange(req):
+    s = socket.create_connection(("127.0.0.1", port), 3)
+    s.settimeout(5)
+    s.sendall(req)
+    hdr = s.recv(7, socket.MSG_WAITALL)
+    rest = s.recv(struct.unpack(">H", hdr[4:6])[0] - 1, socket.MSG_WAITALL)
+    s.close()
+    return hdr + rest
+def adu(tid, unit, fc, body):
+    return struct.pack(">HHHBB", tid, 0, len(body) + 2, unit, fc) + body
+before = open(plclog).read()
+req = adu(0x7001, 1, 6, struct.pack(">HH", 7000, 1234))
+rsp = exchange(req)
+assert rsp == adu(0x7001, 1, 0x86, b"\x02"), "rejected write: %s" % rsp.hex()
+assert open(plclog).read() == before, "the rejected write reached the PLC"
+req = adu(0x7002, 1, 6, struct.pack(">HH", 6999, 1234))
+rsp = exchange(req)
+assert rsp == req, "allowed write next to the rejected range: %s" % rsp.hex()
+t0 = time.time()
+rsp = exchange(adu(0x7003, 4, 3, struct.pack(">HH", 0, 1)))
+assert rsp == adu(0x7003, 4, 0x83, b"\x0a") and time.time() - t0 < 1, \
+    "endpoint no gateway serves: %s" % rsp.hex()
+print("policy and unknown endpoint: ok")
+EOF
+ok "a rejected write gets exception 02 and never reaches the PLC; an unknown endpoint gets 0x0A"
+
+"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null
+wait_for 15 sh -c "! \"$xgwctl\" status -s \"$t/a.sock\" | grep -q '^link up'" || die "A did not notice the server going away"
+"$py" - "$gw_port" <<'EOF' || die "link down: no 0x0A"
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 3)
+s.settimeout(5)
+s.sendall(struct.pack(">HHHBBHH", 0x7777, 0, 6, 1, 3, 0, 1))
+rsp = s.recv(9, socket.MSG_WAITALL)
+assert rsp == struct.pack(">HHHBBB", 0x7777, 0, 3, 1, 0x83, 0x0a), rsp.hex()
+EOF
+ok "with the XMPP server down, the client gets 0x0A at once"
+echo "modbus2gw: all passed"
