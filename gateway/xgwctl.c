@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "policy.h"
 
 #define CONTROL_DEFAULT	"/run/xgw/control"
@@ -143,6 +144,7 @@ static const struct cmd cmds[] = {
 	{ "status", "[-s SOCKET]", cmd_status },
 	{ "reload", "[-s SOCKET]", cmd_reload },
 	{ "tap", "[-s SOCKET] [ADAPTER]", cmd_tap },
+	{ "pki", "init|issue|revoke|crl DIR ...", pki_main },
 };
 
 int

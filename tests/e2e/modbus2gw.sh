@@ -15,7 +15,7 @@
 set -u
 xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
 plcsim=$(readlink -f "$4") clients=$(readlink -f "$5") src=$(readlink -f "$6")
-py=/usr/bin/python3
+. "$src/tests/e2e/lib.sh"
 t=$(mktemp -d /tmp/xgw-modbus2gw.XXXXXX)
 pids=()
 fail=0
@@ -37,17 +37,7 @@ die() {
 	exit 1
 }
 ok() { echo "modbus2gw: ok: $*"; }
-wait_for() {
-	local secs=$1 i
-	shift
-	for i in $(seq $((secs * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
-listening() { "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)"; }
 
 command -v mbpoll >/dev/null || die "mbpoll is not installed (tests/deps.sh)"
 "$py" -c 'import pymodbus.client' 2>/dev/null || die "$py cannot import pymodbus (tests/deps.sh)"
@@ -55,13 +45,7 @@ command -v mbpoll >/dev/null || die "mbpoll is not installed (tests/deps.sh)"
 	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
 . "$t/xmpp/env"
 
-set -- $("$py" -c '
-import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-')
+set -- $(free_ports 3)
 plc_port=$1 gw_port=$2 closed_port=$3
 
 "$plcsim" -p "$plc_port" -l "$t/plc.log" -s 300 -d 2>"$t/plcsim.err" &
@@ -84,37 +68,21 @@ pass request modbus
 pass response modbus
 EOF
 
-# gwconf NAME JID PASSWORD PEER ADAPTER-BLOCK
-gwconf() {
-	cat >"$t/$1.conf" <<EOF
-state-dir "$t/$1.state"
-user "nobody"
-control "$t/$1.sock"
-rules "$t/rules"
-spool "$t/$1.spool" max 16M
-xmpp {
-	server "127.0.0.1" port $XMPP_STARTTLS_PORT tls starttls
-	ca "$CA"
-	jid "$2" password "$3"
-	broker "$4"
-	ping 5s
-}
-adapter modbus {
-$5
-}
-EOF
-}
-gwconf a "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "	listen 127.0.0.1 port $gw_port
+gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules" "adapter modbus {
+	listen 127.0.0.1 port $gw_port
 	timeout 1500ms
 	route \"unit 1\" to $d1
 	route \"unit 2\" to $d2
 	route \"unit 3\" to $d3
 	route \"unit 4\" to $d4
-	route \"unit 6\" to $d6"
-gwconf b "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "	device $d1 host 127.0.0.1 port $plc_port unit 1 timeout 1s
+	route \"unit 6\" to $d6
+}"
+gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter modbus {
+	device $d1 host 127.0.0.1 port $plc_port unit 1 timeout 1s
 	device $d2 host 127.0.0.1 port $plc_port unit 2 timeout 1s
 	device $d3 host 127.0.0.1 port $plc_port unit 3 timeout 500ms
-	device $d6 host 127.0.0.1 port $closed_port unit 6 timeout 500ms"
+	device $d6 host 127.0.0.1 port $closed_port unit 6 timeout 500ms
+}"
 
 for g in b a; do
 	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
