@@ -2,9 +2,12 @@
  * The adapter runtime: what every adapter process (xgw-modbus, xgw-coap,
  * xgw-mqtt, xgw-http) shares.  An adapter is started by xgwd as
  *
- *   xgw-PROTO -i ID -u USER -g GATEWAY-UUID
+ *   xgw-PROTO -i ID -u USER -g ENDPOINT-UUID
  *
- * with its end of a socketpair on fd 3.  It says FRAME_HELLO, receives its
+ * with its end of a socketpair on fd 3.  ENDPOINT-UUID is the identity its
+ * client side speaks as: xgwd derives it from the gateway's UUID and the
+ * protocol (xgw_uuid_name("GATEWAY-UUID/PROTO")), and adapter_gateway()
+ * returns it.  It says FRAME_HELLO, receives its
  * configuration block (FRAME_CONFIG, parsed with conf_parse_adapter), binds
  * its sockets, drops privileges, says FRAME_READY, and then exchanges
  * FRAME_STANZA frames, each one <pdu> envelope, with xgwd.  Adapters do I/O
@@ -52,7 +55,7 @@ struct adapter	*adapter_init(int argc, char **argv, const char *name,
 /* Waits for FRAME_CONFIG, calls configure, drops privileges, says READY. */
 void		 adapter_configure(struct adapter *);
 xmpp_ctx_t	*adapter_ctx(struct adapter *);
-const char	*adapter_gateway(struct adapter *);	/* this gateway's urn:uuid: */
+const char	*adapter_gateway(struct adapter *);	/* -g: our client side's urn:uuid: */
 const struct conf_adapter *adapter_conf(struct adapter *);
 void		*adapter_arg(struct adapter *);
 

@@ -64,8 +64,8 @@ proc_start(struct xgwd *x, struct adapter_proc *ap)
 		if (dup2(sv[1], 3) == -1)
 			_exit(127);
 		snprintf(id, sizeof(id), "%d", ap->id);
-		execl(path, path, "-i", id, "-u", x->conf->user, "-g", x->uuid,
-		    (char *)NULL);
+		execl(path, path, "-i", id, "-u", x->conf->user, "-g",
+		    ap->endpoint, (char *)NULL);
 		fprintf(stderr, "<3>xgwd: exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
@@ -86,6 +86,8 @@ proc_start(struct xgwd *x, struct adapter_proc *ap)
 void
 proc_start_all(struct xgwd *x)
 {
+	char text[128];
+
 	x->nadapters = x->conf->nadapters;
 	for (int i = 0; i < x->nadapters; i++) {
 		struct adapter_proc *ap = &x->adapters[i];
@@ -93,6 +95,9 @@ proc_start_all(struct xgwd *x)
 		memset(ap, 0, sizeof(*ap));
 		ap->conf = &x->conf->adapters[i];
 		ap->id = i;
+		/* the client side's identity: stable, derived, never an address */
+		snprintf(text, sizeof(text), "%s/%s", x->uuid, ap->conf->proto);
+		xgw_uuid_name(text, ap->endpoint);
 		ap->fd = -1;
 		ap->backoff_ms = BACKOFF_MIN_MS;
 		proc_start(x, ap);

@@ -145,34 +145,6 @@ print_counts(FILE *f, struct counts *c, const char *kv, const char *sep)
 		fputs("-", f);
 }
 
-/*
- * A capture has addresses, not identities: each endpoint is named by a
- * name-based UUID (RFC 9562 version 5) of "address:port" in the xgw
- * namespace, so rules written against UUIDs can be tried on captures.
- */
-static void
-endpoint_uuid(const char *name, char *out)
-{
-	static const uint8_t ns[16] = {
-		0x57, 0xfe, 0x62, 0x29, 0x08, 0xf5, 0x47, 0x28,
-		0x84, 0xb3, 0xcc, 0x97, 0xfe, 0x9d, 0x46, 0x29
-	};
-	uint8_t buf[16 + 128], d[XMPP_SHA1_DIGEST_SIZE];
-	size_t n = strlen(name);
-
-	if (n > 128)
-		n = 128;
-	memcpy(buf, ns, 16);
-	memcpy(buf + 16, name, n);
-	xmpp_sha1_digest(buf, 16 + n, d);
-	d[6] = (d[6] & 0x0f) | 0x50;
-	d[8] = (d[8] & 0x3f) | 0x80;
-	snprintf(out, 46, "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x-%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4],
-	    d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14],
-	    d[15]);
-}
-
 static size_t
 flow_hash(const struct pkt *k)
 {
@@ -221,8 +193,9 @@ flow_new(struct replay *r, const struct pkt *k, const struct xgw_proto *xp,
 	cap_addr_str(f->family, f->saddr, f->sport, s, sizeof(s));
 	snprintf(f->name, sizeof(f->name), "%s %s > %s",
 	    f->proto == IPPROTO_TCP ? "tcp" : "udp", c, s);
-	endpoint_uuid(c, f->cuuid);
-	endpoint_uuid(s, f->suuid);
+	/* a capture has addresses, not identities: name each endpoint */
+	xgw_uuid_name(c, f->cuuid);
+	xgw_uuid_name(s, f->suuid);
 	/* without the handshake the stream may begin inside a PDU */
 	f->side[0].resync = f->side[1].resync = f->proto == IPPROTO_TCP &&
 	    !(k->flags & TH_SYN);

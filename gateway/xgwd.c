@@ -280,6 +280,150 @@ pump_events(struct xgwd *x)
 }
 
 /*
+ * With a broker, traffic leaves only on a flow it activated: the envelope
+ * carries the flow's id, which the broker checks before relaying.
+ */
+static struct bflow *
+flow_for(struct xgwd *x, const struct xgw_meta *m, const char *proto)
+{
+	for (int i = 0; i < x->nflows; i++) {
+		struct bflow *f = &x->flows[i];
+
+		if (f->active && f->dir == m->dir && strcmp(f->proto, proto) == 0 &&
+		    strcmp(f->src, m->src) == 0 && strcmp(f->dst, m->dst) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* <flow id src dst protocol dir state/> from a registration result or a push. */
+static void
+flow_update(struct xgwd *x, xmpp_stanza_t *el)
+{
+	const char *src = xmpp_stanza_get_attribute(el, "src");
+	const char *dst = xmpp_stanza_get_attribute(el, "dst");
+	const char *proto = xmpp_stanza_get_attribute(el, "protocol");
+	const char *dir = xmpp_stanza_get_attribute(el, "dir");
+	const char *state = xmpp_stanza_get_attribute(el, "state");
+	struct xgw_err e;
+	struct bflow *f = NULL;
+	uint64_t id;
+
+	if (xgw_get_uint(el, "id", INT64_MAX, &id, &e) == -1 || src == NULL ||
+	    dst == NULL || proto == NULL || dir == NULL || state == NULL ||
+	    !xgw_uuid_valid(src) || !xgw_uuid_valid(dst) ||
+	    xgw_proto_find(proto) == NULL ||
+	    (strcmp(dir, "request") != 0 && strcmp(dir, "event") != 0)) {
+		log_warnx("broker: malformed flow ignored");
+		return;
+	}
+	for (int i = 0; i < x->nflows; i++)
+		if (x->flows[i].id == id)
+			f = &x->flows[i];
+	if (f == NULL) {
+		if (x->nflows == MAX_FLOWS) {
+			log_warnx("broker: flow %llu ignored: %d flows already",
+			    (unsigned long long)id, MAX_FLOWS);
+			return;
+		}
+		f = &x->flows[x->nflows++];
+	}
+	f->id = id;
+	snprintf(f->src, sizeof(f->src), "%s", src);
+	snprintf(f->dst, sizeof(f->dst), "%s", dst);
+	snprintf(f->proto, sizeof(f->proto), "%s", proto);
+	f->dir = strcmp(dir, "event") == 0 ? XGW_EVENT : XGW_REQUEST;
+	f->active = strcmp(state, "active") == 0;
+	log_info("broker: flow=%llu %s %s %s -> %s %s", (unsigned long long)id,
+	    proto, dir, src, dst, f->active ? "active" : "inactive");
+}
+
+static void
+flows_from(struct xgwd *x, xmpp_stanza_t *parent)
+{
+	for (xmpp_stanza_t *c = xmpp_stanza_get_children(parent); c != NULL;
+	    c = xmpp_stanza_get_next(c))
+		if (xmpp_stanza_is_tag(c) &&
+		    strcmp(xmpp_stanza_get_name(c), "flow") == 0)
+			flow_update(x, c);
+}
+
+static xmpp_stanza_t *
+endpoint_el(struct xgwd *x, const char *uuid, const char *proto,
+    const char *name)
+{
+	xmpp_stanza_t *ep = xgw_el_new(x->ctx, "endpoint", NULL);
+
+	if (ep == NULL || xgw_set_str(ep, "uuid", uuid) == -1 ||
+	    xgw_set_str(ep, "protocol", proto) == -1 ||
+	    xgw_set_str(ep, "name", name) == -1)
+		fatalx("out of memory");
+	return ep;
+}
+
+/*
+ * At every new session: this gateway and all its endpoints, the client
+ * side of each adapter and every device it serves.  The answer carries
+ * the flows that concern us.
+ */
+static void
+broker_register(struct xgwd *x)
+{
+	xmpp_stanza_t *iq, *reg;
+	char id[32], name[32];
+
+	iq = xgw_el_new(x->ctx, "iq", NULL);
+	reg = xgw_el_new(x->ctx, "register", XGW_NS_BROKER);
+	if (iq == NULL || reg == NULL)
+		fatalx("out of memory");
+	snprintf(id, sizeof(id), "reg-%u", ++x->registrations);
+	xmpp_stanza_set_type(iq, "set");
+	xmpp_stanza_set_id(iq, id);
+	xmpp_stanza_set_to(iq, x->conf->xmpp.broker);
+	xgw_set_str(reg, "gateway", x->uuid);
+	for (int i = 0; i < x->nadapters; i++) {
+		const struct conf_adapter *ca = x->adapters[i].conf;
+
+		if (ca->listen[0] != '\0')
+			xgw_el_add(reg, endpoint_el(x, x->adapters[i].endpoint,
+			    ca->proto, "clients"));
+		for (int d = 0; d < ca->ndevices; d++) {
+			snprintf(name, sizeof(name), "device-%d", d + 1);
+			xgw_el_add(reg, endpoint_el(x, ca->devices[d].uuid,
+			    ca->proto, name));
+		}
+	}
+	xgw_el_add(iq, reg);
+	if (link_send(x->link, iq) == -1)
+		log_warnx("broker: registration not sent");
+	xmpp_stanza_release(iq);
+}
+
+static void
+broker_iq(struct xgwd *x, xmpp_stanza_t *iq)
+{
+	const char *type = xmpp_stanza_get_type(iq);
+	xmpp_stanza_t *reg, *err, *c;
+
+	if (type == NULL || strncmp(xmpp_stanza_get_id(iq) ?
+	    xmpp_stanza_get_id(iq) : "", "reg-", 4) != 0)
+		return;
+	if (strcmp(type, "result") == 0) {
+		log_info("broker: registered as %s", x->uuid);
+		if ((reg = xmpp_stanza_get_child_by_name_and_ns(iq, "register",
+		    XGW_NS_BROKER)) != NULL)
+			flows_from(x, reg);
+		return;
+	}
+	err = xmpp_stanza_get_child_by_name(iq, "error");
+	c = err != NULL ? xmpp_stanza_get_children(err) : NULL;
+	while (c != NULL && !xmpp_stanza_is_tag(c))
+		c = xmpp_stanza_get_next(c);
+	log_warnx("broker: registration refused: %s",
+	    c != NULL ? xmpp_stanza_get_name(c) : "no reason given");
+}
+
+/*
  * Makes the spool durable, then tells each adapter which of its events are
  * safe: only then may it acknowledge them to its own side (MQTT QoS 1/2).
  */
@@ -343,6 +487,7 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 	struct xgw_meta m;
 	struct xgw_err e;
 	struct pending *pd;
+	uint64_t link_flow;
 
 	x->c.from_adapters++;
 	if ((env = xmpp_stanza_new_from_string(x->ctx,
@@ -378,6 +523,22 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 		xmpp_stanza_release(env);
 		return;
 	}
+	link_flow = m.flow;
+	if (x->broker_mode && m.dir != XGW_RESPONSE) {
+		const struct xgw_proto *pp = proto_of(el);
+		struct bflow *bf = pp != NULL ? flow_for(x, &m, pp->name) : NULL;
+
+		if (bf == NULL) {
+			x->c.no_flow++;
+			log_warnx("adapter=%s %s %s -> %s: no active flow; refused",
+			    ap->conf->proto, xgw_dir_name(m.dir), m.src, m.dst);
+			fail_request(x, ap, &m, "no-flow");
+			xmpp_stanza_release(env);
+			return;
+		}
+		link_flow = bf->id;
+		xgw_set_uint(env, "flow", link_flow);
+	}
 	switch (m.dir) {
 	case XGW_EVENT:
 		spool_event(x, ap, env, &m);
@@ -388,12 +549,13 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 			fail_request(x, ap, &m, "link-down");
 			break;
 		}
-		if ((pd = pending_add(x->out, m.flow, m.seq,
+		if ((pd = pending_add(x->out, link_flow, m.seq,
 		    ap->conf->timeout_ms + 1000)) == NULL) {
 			fail_request(x, ap, &m, "busy");
 			break;
 		}
 		pd->adapter = ap->id;
+		pd->adapter_flow = m.flow;
 		if (send_to_link(x, x->conf->xmpp.broker, env) == -1) {
 			pd->used = 0;
 			fail_request(x, ap, &m, "link-down");
@@ -514,9 +676,22 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 	struct xgw_err e;
 	struct pending *pd;
 
-	if (name == NULL || strcmp(name, "message") != 0 || from == NULL)
+	if (name == NULL || from == NULL)
+		return;
+	if (strcmp(name, "iq") == 0) {
+		if (x->broker_mode && strcmp(from, x->conf->xmpp.broker) == 0)
+			broker_iq(x, st);
+		return;
+	}
+	if (strcmp(name, "message") != 0)
 		return;
 	x->c.from_link++;
+	if (x->broker_mode && strcmp(from, x->conf->xmpp.broker) == 0 &&
+	    (el = xmpp_stanza_get_child_by_name_and_ns(st, "flows",
+	    XGW_NS_BROKER)) != NULL) {
+		flows_from(x, el);
+		return;
+	}
 	if ((el = xmpp_stanza_get_child_by_name_and_ns(st, "ack", XGW_NS)) != NULL) {
 		ack_from_link(x, el);
 		return;
@@ -551,6 +726,9 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 	case XGW_RESPONSE:
 		if ((pd = pending_find(x->out, NULL, m.flow, m.seq)) == NULL)
 			break;
+		/* the adapter knows its request by its own flow */
+		m.flow = pd->adapter_flow;
+		xgw_set_uint(env, "flow", m.flow);
 		if (pd->adapter < x->nadapters)
 			send_to_adapter(x, &x->adapters[pd->adapter], env, &m);
 		pd->used = 0;
@@ -570,6 +748,8 @@ on_link_up(void *arg, int resumed)
 	/* what was in flight may be lost: the receiver drops duplicates */
 	x->sent_upto = ss.acked;
 	x->last_ack_ms = now_ms();
+	if (x->broker_mode)
+		broker_register(x);
 	pump_events(x);
 }
 
@@ -698,21 +878,28 @@ xgwd_status(struct xgwd *x, char *buf, size_t len)
 		struct adapter_proc *ap = &x->adapters[i];
 
 		OUT("adapter %s pid %d %s uptime %llus restarts %u frames-in "
-		    "%llu frames-out %llu bad-frames %llu\n", ap->conf->proto,
+		    "%llu frames-out %llu bad-frames %llu endpoint %s\n",
+		    ap->conf->proto,
 		    (int)ap->pid, ap->pid == 0 ? "down" : ap->ready ? "ready" :
 		    "starting", ap->pid ? (unsigned long long)(now -
 		    ap->started_ms) / 1000 : 0ULL, ap->restarts,
 		    (unsigned long long)ap->frames_in,
 		    (unsigned long long)ap->frames_out,
-		    (unsigned long long)ap->bad_frames);
+		    (unsigned long long)ap->bad_frames, ap->endpoint);
 	}
+	for (int i = 0; i < x->nflows; i++)
+		OUT("flow %llu %s %s %s -> %s %s\n",
+		    (unsigned long long)x->flows[i].id, x->flows[i].proto,
+		    xgw_dir_name(x->flows[i].dir), x->flows[i].src,
+		    x->flows[i].dst, x->flows[i].active ? "active" : "inactive");
 	OUT("stanzas passed %llu blocked %llu rejected %llu bad %llu "
-	    "duplicates %llu requests-failed %llu\n",
+	    "duplicates %llu requests-failed %llu no-flow %llu\n",
 	    (unsigned long long)x->c.passed, (unsigned long long)x->c.blocked,
 	    (unsigned long long)x->c.rejected,
 	    (unsigned long long)x->c.bad_stanzas,
 	    (unsigned long long)x->c.duplicates,
-	    (unsigned long long)x->c.requests_failed);
+	    (unsigned long long)x->c.requests_failed,
+	    (unsigned long long)x->c.no_flow);
 	for (int i = -1; i < xgw_policy_nrules(x->policy); i++) {
 		const struct xgw_policy_counters *pc =
 		    xgw_policy_counters(x->policy, i);
@@ -894,6 +1081,8 @@ main(int argc, char *argv[])
 	x.adapter_dir = getenv("XGW_ADAPTER_DIR") ? getenv("XGW_ADAPTER_DIR") :
 	    XGW_ADAPTER_DIR;
 	gateway_uuid(&x);
+	/* a component's JID has no node: the broker; a user's: a peer gateway */
+	x.broker_mode = strchr(x.conf->xmpp.broker, '@') == NULL;
 	if ((x.spool = spool_open(x.conf->spool_dir, x.conf->spool_max, err,
 	    sizeof(err))) == NULL)
 		fatalx("spool: %s", err);

@@ -22,10 +22,21 @@
 
 #define MAX_CTL_CLIENTS	16
 #define MAX_PENDING	4096	/* requests awaiting an answer, each way */
+#define MAX_FLOWS	256	/* flows the broker pushed to this gateway */
+
+/* A flow the broker activated: only its traffic leaves this gateway. */
+struct bflow {
+	uint64_t	 id;
+	char		 src[46], dst[46];
+	char		 proto[16];
+	enum xgw_dir	 dir;		/* XGW_REQUEST or XGW_EVENT */
+	int		 active;
+};
 
 struct adapter_proc {
 	const struct conf_adapter *conf;
 	int		 id;		/* index, the frame header's adapter */
+	char		 endpoint[46];	/* the UUID its client side speaks as */
 	pid_t		 pid;		/* 0: not running */
 	int		 fd;		/* our end of the socketpair, -1 when closed */
 	struct frame_reader rd;
@@ -50,7 +61,8 @@ struct ctl_client {
 
 /* A request in flight: who asked, so that the answer finds its way back. */
 struct pending {
-	uint64_t	 flow, seq;
+	uint64_t	 flow, seq;	/* as on the link (the broker's flow id) */
+	uint64_t	 adapter_flow;	/* outbound: the flow the adapter used */
 	int		 adapter;	/* outbound: the adapter that asked */
 	char		 from[256];	/* inbound: the JID that asked */
 	uint64_t	 expires_ms;
@@ -61,7 +73,7 @@ struct counters {
 	uint64_t	 from_adapters, to_adapters, from_link, to_link;
 	uint64_t	 passed, blocked, rejected, bad_stanzas;
 	uint64_t	 events_spooled, events_refused, events_sent, acks;
-	uint64_t	 requests_failed, duplicates;
+	uint64_t	 requests_failed, duplicates, no_flow;
 };
 
 struct xgwd {
@@ -96,6 +108,10 @@ struct xgwd {
 		uint64_t	 flow, seq;
 	}		 taken[1024];
 	int		 ntaken;
+	int		 broker_mode;	/* broker is a component: register, use flows */
+	struct bflow	 flows[MAX_FLOWS];
+	int		 nflows;
+	unsigned	 registrations;
 	struct counters	 c;
 	volatile int	 quit;
 	uint64_t	 start_ms;

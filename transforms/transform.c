@@ -597,6 +597,29 @@ xgw_uuid_valid(const char *s)
 	return *s == '\0';
 }
 
+void
+xgw_uuid_name(const char *name, char out[46])
+{
+	static const uint8_t ns[16] = {
+		0x57, 0xfe, 0x62, 0x29, 0x08, 0xf5, 0x47, 0x28,
+		0x84, 0xb3, 0xcc, 0x97, 0xfe, 0x9d, 0x46, 0x29
+	};
+	uint8_t buf[16 + 256], d[XMPP_SHA1_DIGEST_SIZE];
+	size_t n = strlen(name);
+
+	if (n > 256)
+		n = 256;
+	memcpy(buf, ns, 16);
+	memcpy(buf + 16, name, n);
+	xmpp_sha1_digest(buf, 16 + n, d);
+	d[6] = (d[6] & 0x0f) | 0x50;
+	d[8] = (d[8] & 0x3f) | 0x80;
+	snprintf(out, 46, "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x-%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4],
+	    d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14],
+	    d[15]);
+}
+
 xmpp_stanza_t *
 xgw_envelope(xmpp_ctx_t *ctx, const struct xgw_meta *m, xmpp_stanza_t *proto)
 {

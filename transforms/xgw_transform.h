@@ -20,6 +20,7 @@
 #define XGW_NS_COAP	"urn:xgw:coap:1"
 #define XGW_NS_MQTT	"urn:xgw:mqtt:1"
 #define XGW_NS_HTTP	"urn:xgw:http:1"
+#define XGW_NS_BROKER	"urn:xgw:broker:1"
 
 /* No PDU of any protocol is accepted or produced above this size. */
 #define XGW_PDU_MAX	(16u * 1024 * 1024)
@@ -95,6 +96,13 @@ int		 xgw_envelope_parse(xmpp_stanza_t *, struct xgw_meta *,
 const char	*xgw_dir_name(enum xgw_dir);
 int		 xgw_dir_parse(const char *, enum xgw_dir *);
 int		 xgw_uuid_valid(const char *urn);
+/*
+ * The name-based UUID (RFC 9562 version 5) of name in the xgw namespace
+ * 57fe6229-08f5-4728-84b3-cc97fe9d4629, as urn:uuid: text: endpoints that
+ * have no configured identity (a capture's address:port, a gateway's
+ * client side "GATEWAY-UUID/PROTOCOL") get one that is stable.
+ */
+void		 xgw_uuid_name(const char *name, char out[46]);
 
 /* Errors: every helper returns -1 after filling err, so callers return it. */
 int	xgw_fail(struct xgw_err *, size_t off, const char *reason,

@@ -1,0 +1,122 @@
+#!/bin/bash
+# Modbus/TCP through the Service Broker: two gateways register with
+# xgw-broker, which relays only the flows it activated.
+#
+#   client -> gateway A -> Prosody -> xgw-broker -> Prosody -> gateway B -> PLC
+#
+# Checks: both gateways register (their endpoints appear at the broker); a
+# read on the active flow is answered by the PLC, byte-exact but for the
+# transaction id; a request for an endpoint with no active flow is refused by
+# gateway A itself (0x0A) and never reaches the broker's relay.
+#
+#   broker2gw.sh XGWD XGWCTL XGW-MODBUS XGW-BROKER PLCSIM SRCDIR
+set -u
+xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
+broker=$(readlink -f "$4") plcsim=$(readlink -f "$5") src=$(readlink -f "$6")
+. "$src/tests/e2e/lib.sh"
+t=$(mktemp -d /tmp/xgw-broker2gw.XXXXXX)
+pids=()
+fail=0
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
+	[ $fail -eq 0 ] && rm -rf "$t"
+}
+trap cleanup EXIT
+die() {
+	echo "broker2gw: FAIL: $*" >&2
+	for g in a b broker; do
+		[ -f "$t/$g.log" ] && { echo "--- $g.log (tail)" >&2; tail -20 "$t/$g.log" >&2; }
+	done
+	fail=1
+	exit 1
+}
+ok() { echo "broker2gw: ok: $*"; }
+status() { "$xgwctl" status -s "$t/$1.sock"; }
+
+"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
+	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
+. "$t/xmpp/env"
+set -- $(free_ports 2)
+plc_port=$1 gw_port=$2
+"$plcsim" -p "$plc_port" -l "$t/plc.log" 2>"$t/plcsim.err" &
+pids+=($!)
+wait_for 10 listening "$plc_port" || die "plcsim does not listen"
+
+GA=urn:uuid:a0000000-0000-4000-8000-00000000000a
+GB=urn:uuid:b0000000-0000-4000-8000-00000000000b
+plc=urn:uuid:11111111-1111-4111-8111-111111111111
+other=urn:uuid:22222222-2222-4222-8222-222222222222
+# gateway A's client side speaks as a UUID derived from A's own
+client=urn:uuid:$("$py" -c "import uuid; print(uuid.uuid5(uuid.UUID('57fe6229-08f5-4728-84b3-cc97fe9d4629'), '$GA/modbus'))")
+
+echo "$XMPP_COMPONENT_SECRET" >"$t/secret"
+cat >"$t/flows" <<EOF
+bind $GA $USER1_JID
+bind $GB $USER2_JID
+flow 1 $client $plc modbus request
+EOF
+"$broker" -v -k "$t/secret" -j "$XMPP_COMPONENT" -p "$XMPP_COMPONENT_PORT" \
+    -d "$t/registry.db" -f "$t/flows" >"$t/broker.log" 2>&1 &
+pids+=($!)
+
+mkdir -p "$t/adapters"
+ln -s "$adapter" "$t/adapters/xgw-modbus"
+export XGW_ADAPTER_DIR=$t/adapters
+printf 'pass request modbus\npass response modbus\n' >"$t/rules"
+gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$XMPP_COMPONENT" "$t/rules" "adapter modbus {
+	listen 127.0.0.1 port $gw_port
+	timeout 1500ms
+	route \"unit 1\" to $plc
+	route \"unit 2\" to $other
+}"
+gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$XMPP_COMPONENT" "$t/rules" "adapter modbus {
+	device $plc host 127.0.0.1 port $plc_port unit 1 timeout 1s
+	device $other host 127.0.0.1 port $plc_port unit 2 timeout 1s
+}"
+sed -i "1i gateway $GA" "$t/a.conf"
+sed -i "1i gateway $GB" "$t/b.conf"
+for g in b a; do
+	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
+	pids+=($!)
+done
+registered() { grep -q "broker: registered" "$t/$1.log"; }
+has_flow() { status a | grep -q "^flow 1 modbus request $client -> $plc active"; }
+wait_for 30 registered a || die "gateway A did not register with the broker"
+wait_for 30 registered b || die "gateway B did not register with the broker"
+wait_for 10 has_flow || die "gateway A did not learn flow 1: $(status a | grep '^flow')"
+ok "both gateways registered; A learnt its flow from the registration result"
+
+"$py" - "$gw_port" "$t/plc.log" >"$t/client.out" 2>&1 <<'EOF' || die "$(cat "$t/client.out")"
+import socket, struct, sys, time
+port, plclog = int(sys.argv[1]), sys.argv[2]
+def exchange(req):
+    s = socket.create_connection(("127.0.0.1", port), 3)
+    s.settimeout(5)
+    s.sendall(req)
+    hdr = s.recv(7, socket.MSG_WAITALL)
+    rest = s.recv(struct.unpack(">H", hdr[4:6])[0] - 1, socket.MSG_WAITALL)
+    s.close()
+    return hdr + rest
+def adu(tid, unit, fc, body):
+    return struct.pack(">HHHBB", tid, 0, len(body) + 2, unit, fc) + body
+req = adu(0x4242, 1, 3, struct.pack(">HH", 10, 2))
+rsp = exchange(req)
+want = adu(0x4242, 1, 3, struct.pack(">BHH", 4, 71, 78))
+assert rsp == want, "read on the flow: %s, expected %s" % (rsp.hex(), want.hex())
+logged = open(plclog).read().split()
+assert req[2:].hex() in [l[4:] for l in logged], "the PLC did not get the client's ADU: %s" % logged[-3:]
+t0 = time.time()
+rsp = exchange(adu(0x4243, 2, 3, struct.pack(">HH", 0, 1)))
+assert rsp == adu(0x4243, 2, 0x83, b"\x0a") and time.time() - t0 < 1, \
+    "no flow: %s" % rsp.hex()
+print("ok")
+EOF
+ok "a read on the active flow crosses the broker to the PLC and back, byte-exact"
+grep -q "no active flow; refused" "$t/a.log" || die "A did not log the refused request"
+[ "$(status a | awk '$1 == "stanzas" { for (i = 1; i < NF; i++) if ($i == "no-flow") print $(i + 1) }')" -ge 1 ] ||
+	die "A did not count the request without a flow"
+ok "a request outside every flow is refused at gateway A with 0x0A and counted"
+echo "broker2gw: all passed"
