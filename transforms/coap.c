@@ -149,21 +149,6 @@ code_class(unsigned code)
 	}
 }
 
-static void
-drop_log(coap_log_t level, const char *msg)
-{
-	(void)level;
-	(void)msg;
-}
-
-/* libcoap writes to stderr by default; an adapter's stderr is not its log. */
-static void
-quiet(void)
-{
-	coap_set_log_handler(drop_log);
-	coap_set_log_level(LOG_EMERG);
-}
-
 /* RFC 7959 section 2.2, read by libcoap from a complete, checked option. */
 static void
 block_fields(const uint8_t *opt, unsigned *num, unsigned *more, unsigned *szx)
@@ -383,7 +368,6 @@ xgw_coap_decode(xmpp_ctx_t *ctx, const uint8_t *p, size_t n,
 	unsigned tkl;
 
 	*out = NULL;
-	quiet();
 	if (check_header(p, n, err) == -1)
 		return -1;
 	tkl = p[0] & 0x0f;
@@ -670,7 +654,6 @@ xgw_coap_encode(xmpp_stanza_t *el, struct xgw_buf *b, struct xgw_err *err)
 	size_t start = b->len;
 	unsigned code = 0;
 
-	quiet();
 	ns = xmpp_stanza_get_ns(el);
 	if (name == NULL || strcmp(name, "coap") != 0 || ns == NULL ||
 	    strcmp(ns, XGW_NS_COAP) != 0)
