@@ -24,6 +24,7 @@ static const char *type_names[FRAME_TYPE_MAX] = {
 	[FRAME_READY] = "ready",
 	[FRAME_STATS] = "stats",
 	[FRAME_TAKEN] = "taken",
+	[FRAME_DELIVERED] = "delivered",
 };
 
 static uint64_t

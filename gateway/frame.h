@@ -24,6 +24,7 @@ enum frame_type {
 	FRAME_READY,		/* adapter -> xgwd: sockets bound, privileges dropped */
 	FRAME_STATS,		/* adapter -> xgwd: counters as key=value lines */
 	FRAME_TAKEN,		/* xgwd -> adapter: the event (flow, seq) is durable in the spool */
+	FRAME_DELIVERED,	/* adapter -> xgwd: seq = events from xgwd finished with, counted from the first */
 	FRAME_TYPE_MAX
 };
 

@@ -108,9 +108,9 @@ proc_start_all(struct xgwd *x)
 void
 proc_close(struct xgwd *x, struct adapter_proc *ap, const char *why)
 {
-	(void)x;
 	if (ap->fd == -1)
 		return;
+	xgwd_adapter_gone(x, ap);
 	log_warnx("adapter=%s pid=%d connection closed: %s", ap->conf->proto,
 	    (int)ap->pid, why);
 	close(ap->fd);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -592,32 +593,145 @@ peer_of(struct xgwd *x, const char *jid)
 	return free_slot;
 }
 
+/*
+ * state-dir/peers: for each sending gateway, "JID SEQ", the highest event
+ * acknowledged to it.  Written (atomically, durably) before the ack leaves:
+ * a restarted receiver must not take the sender's next event for a new
+ * start and acknowledge away the ones it lost.
+ */
+static int
+peers_save(struct xgwd *x)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/peers", x->conf->state_dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		goto fail;
+	for (size_t i = 0; i < sizeof(x->peers) / sizeof(x->peers[0]); i++)
+		if (x->peers[i].jid[0] != '\0')
+			fprintf(f, "%s %llu\n", x->peers[i].jid,
+			    (unsigned long long)x->peers[i].done);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		fclose(f);
+		goto fail;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) == -1)
+		goto fail;
+	return 0;
+fail:
+	log_warn("%s: not saved; acknowledgement held back", path);
+	return -1;
+}
+
+static void
+peers_load(struct xgwd *x)
+{
+	char path[PATH_MAX + 16], line[320], jid[256];
+	unsigned long long seq;
+	struct peer_seq *ps;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/peers", x->conf->state_dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%255s %llu", jid, &seq) != 2 ||
+		    (ps = peer_of(x, jid)) == NULL) {
+			log_warnx("%s: bad line ignored: %s", path, line);
+			continue;
+		}
+		ps->seq = ps->done = ps->acked = seq;
+	}
+	fclose(f);
+}
+
 static void
 send_ack(struct xgwd *x, struct peer_seq *ps)
 {
-	xmpp_stanza_t *ack = xgw_el_new(x->ctx, "ack", XGW_NS);
+	xmpp_stanza_t *ack;
 
-	if (ack == NULL)
+	if (ps->done > ps->acked && peers_save(x) == -1)
+		return;
+	if ((ack = xgw_el_new(x->ctx, "ack", XGW_NS)) == NULL)
 		fatalx("out of memory");
-	xgw_set_uint(ack, "seq", ps->seq);
-	if (send_to_link(x, ps->jid, ack) == 0)
-		ps->acked = ps->seq;
+	xgw_set_uint(ack, "seq", ps->done);
+	ps->acked = ps->done;
+	send_to_link(x, ps->jid, ack);
 	xmpp_stanza_release(ack);
 }
 
-/* An event from afar: delivered once, in order, and acknowledged. */
+/* Moves done over every finished event; acknowledges in batches. */
+static void
+peer_advance(struct xgwd *x, struct peer_seq *ps)
+{
+	while (ps->done < ps->seq &&
+	    ps->finished[(ps->done + 1) % EVENT_WINDOW]) {
+		ps->finished[(ps->done + 1) % EVENT_WINDOW] = 0;
+		ps->done++;
+	}
+	if (ps->done - ps->acked >= ACK_EVERY)
+		send_ack(x, ps);
+}
+
+/* A confirming adapter finished with the events up to count. */
+static void
+adapter_delivered(struct xgwd *x, struct adapter_proc *ap, uint64_t count)
+{
+	if (count < ap->delivered || count - ap->delivered > ap->hlen) {
+		log_warnx("adapter=%s: delivered %llu, but %llu of %u handed on "
+		    "were counted", ap->conf->proto, (unsigned long long)count,
+		    (unsigned long long)ap->delivered, ap->hlen);
+		return;
+	}
+	for (; ap->delivered < count; ap->delivered++) {
+		struct handed *h = &ap->handed[ap->hhead];
+		struct peer_seq *ps = &x->peers[h->peer];
+
+		ap->hhead = (ap->hhead + 1) % EVENT_WINDOW;
+		ap->hlen--;
+		if (h->seq > ps->done && h->seq <= ps->seq)
+			ps->finished[h->seq % EVENT_WINDOW] = 1;
+		peer_advance(x, ps);
+	}
+}
+
+/*
+ * A confirming adapter went away with events unconfirmed: their senders
+ * must send them again, so we accept them again.
+ */
+void
+xgwd_adapter_gone(struct xgwd *x, struct adapter_proc *ap)
+{
+	for (; ap->hlen > 0; ap->hlen--, ap->hhead = (ap->hhead + 1) %
+	    EVENT_WINDOW) {
+		struct peer_seq *ps = &x->peers[ap->handed[ap->hhead].peer];
+
+		if (ps->seq > ps->done) {
+			memset(ps->finished, 0, sizeof(ps->finished));
+			ps->seq = ps->done;
+		}
+	}
+	ap->delivered = 0;
+	ap->confirms = 0;
+}
+
+/*
+ * An event from afar: handed on once, in order, and acknowledged once
+ * finished: at once, or when a confirming adapter has published it.
+ */
 static void
 event_from_link(struct xgwd *x, const char *from, xmpp_stanza_t *env,
     const struct xgw_meta *m, struct adapter_proc *ap)
 {
 	char bare[256];
 	struct peer_seq *ps;
+	int confirm = ap != NULL && ap->confirms && ap->fd != -1;
 
 	/* a gateway that reconnects gets a new resource, not a new sequence */
 	snprintf(bare, sizeof(bare), "%.*s", (int)strcspn(from, "/"), from);
-	ps = peer_of(x, bare);
-
-	if (ps == NULL) {
+	if ((ps = peer_of(x, bare)) == NULL) {
 		log_warnx("from=%s: too many sending gateways; event dropped",
 		    from);
 		return;
@@ -627,18 +741,31 @@ event_from_link(struct xgwd *x, const char *from, xmpp_stanza_t *env,
 		send_ack(x, ps);
 		return;
 	}
-	if (m->seq != ps->seq + 1 && ps->seq != 0) {
-		/* a gap: the sender resends from our last acknowledgement */
+	if (ps->seq != 0 && m->seq != ps->seq + 1) {
+		/*
+		 * A gap: the sender resends from our last acknowledgement.  An
+		 * unknown sender's first event is its start: its numbers count
+		 * every event it ever sent, to any gateway.
+		 */
 		log_debug("from=%s seq=%llu after %llu: out of order, dropped",
 		    from, (unsigned long long)m->seq,
 		    (unsigned long long)ps->seq);
 		return;
 	}
+	if ((ps->seq != 0 && m->seq - ps->done >= EVENT_WINDOW) ||
+	    (confirm && ap->hlen == EVENT_WINDOW))
+		return;		/* too much unfinished: it will come again */
+	if (ps->seq == 0)
+		ps->done = ps->acked = m->seq - 1;
 	ps->seq = m->seq;
 	if (ap != NULL)
 		send_to_adapter(x, ap, env, m);
-	if (ps->seq - ps->acked >= ACK_EVERY)
-		send_ack(x, ps);
+	if (confirm) {
+		ap->handed[(ap->hhead + ap->hlen++) % EVENT_WINDOW] =
+		    (struct handed){ (int)(ps - x->peers), m->seq };
+	} else
+		ps->finished[m->seq % EVENT_WINDOW] = 1;
+	peer_advance(x, ps);
 }
 
 static void
@@ -772,7 +899,7 @@ ack_timers(struct xgwd *x)
 	next = now + ACK_DELAY_MS;
 	for (size_t i = 0; i < sizeof(x->peers) / sizeof(x->peers[0]); i++)
 		if (x->peers[i].jid[0] != '\0' &&
-		    x->peers[i].seq > x->peers[i].acked && link_is_up(x->link))
+		    x->peers[i].done > x->peers[i].acked && link_is_up(x->link))
 			send_ack(x, &x->peers[i]);
 }
 
@@ -797,6 +924,12 @@ adapter_input(struct xgwd *x, struct adapter_proc *ap)
 			break;
 		case FRAME_READY:
 			ap->ready = 1;
+			ap->confirms = strcmp((const char *)f.payload,
+			    "delivery-confirmed") == 0;
+			break;
+		case FRAME_DELIVERED:
+			if (ap->confirms)
+				adapter_delivered(x, ap, f.seq);
 			break;
 		case FRAME_STANZA:
 			xgwd_stanza_from_adapter(x, ap, &f);
@@ -814,6 +947,7 @@ adapter_input(struct xgwd *x, struct adapter_proc *ap)
 			ap->bad_frames++;
 		proc_close(x, ap, why);
 	}
+
 }
 
 static void
@@ -1081,6 +1215,7 @@ main(int argc, char *argv[])
 	x.adapter_dir = getenv("XGW_ADAPTER_DIR") ? getenv("XGW_ADAPTER_DIR") :
 	    XGW_ADAPTER_DIR;
 	gateway_uuid(&x);
+	peers_load(&x);
 	/* a component's JID has no node: the broker; a user's: a peer gateway */
 	x.broker_mode = strchr(x.conf->xmpp.broker, '@') == NULL;
 	if ((x.spool = spool_open(x.conf->spool_dir, x.conf->spool_max, err,

@@ -23,6 +23,7 @@
 #define MAX_CTL_CLIENTS	16
 #define MAX_PENDING	4096	/* requests awaiting an answer, each way */
 #define MAX_FLOWS	256	/* flows the broker pushed to this gateway */
+#define EVENT_WINDOW	1024	/* events of one sender handed on, not yet finished */
 
 /* A flow the broker activated: only its traffic leaves this gateway. */
 struct bflow {
@@ -47,6 +48,18 @@ struct adapter_proc {
 	unsigned	 backoff_ms;
 	unsigned	 restarts;
 	uint64_t	 frames_in, frames_out, bad_frames;
+	/*
+	 * An adapter that confirms delivery (FRAME_READY "delivery-confirmed")
+	 * counts the events it has finished with; these are the ones handed to
+	 * it and not yet counted, in order: (sender slot, sequence).
+	 */
+	int		 confirms;
+	uint64_t	 delivered;
+	struct handed {
+		int		 peer;
+		uint64_t	 seq;
+	}		 handed[EVENT_WINDOW];
+	unsigned	 hhead, hlen;
 };
 
 struct ctl_client {
@@ -97,10 +110,16 @@ struct xgwd {
 	uint64_t	 sync_at_ms;
 	struct pending	 out[MAX_PENDING], in[MAX_PENDING];
 	/* receiving side: highest event seq delivered per sending gateway */
+	/*
+	 * The receiving side, per sending gateway: seq is the highest event
+	 * accepted, done the highest with every event up to it finished (a
+	 * confirming adapter has published it), acked what the sender was told
+	 * (and state-dir/peers holds).
+	 */
 	struct peer_seq {
 		char		 jid[256];
-		uint64_t	 seq;
-		uint64_t	 acked;
+		uint64_t	 seq, done, acked;
+		uint8_t		 finished[EVENT_WINDOW];	/* by seq % EVENT_WINDOW */
 	}		 peers[64];
 	/* events spooled since the last sync: told to their adapters after it */
 	struct taken {
@@ -143,6 +162,7 @@ void		 control_tap(struct xgwd *, int adapter, const char *line);
 void		 xgwd_stanza_from_adapter(struct xgwd *, struct adapter_proc *,
 		    const struct frame *);
 int		 xgwd_reload(struct xgwd *, char *msg, size_t);
+void		 xgwd_adapter_gone(struct xgwd *, struct adapter_proc *);
 void		 xgwd_status(struct xgwd *, char *buf, size_t);
 
 #endif
