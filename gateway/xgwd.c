@@ -521,6 +521,9 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 		}
 		/* FALLTHROUGH */
 	case XGW_BLOCK:
+		/* an event is never taken: the adapter may let it go */
+		if (m.dir == XGW_EVENT)
+			proc_send(ap, FRAME_FAIL, m.flow, m.seq, "denied", 6);
 		xmpp_stanza_release(env);
 		return;
 	}
