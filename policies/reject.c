@@ -66,11 +66,13 @@ coap_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, uint16_t new_mid)
 }
 
 static xmpp_stanza_t *
-http_reply(xmpp_ctx_t *ctx)
+http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req)
 {
 	static const char *const fields[][2] = {
 		{ "Content-Length", "0" }, { "Connection", "close" }
 	};
+	const char *method = xmpp_stanza_get_attribute(req, "method");
+	int head = method != NULL && strcmp(method, "HEAD") == 0;
 	xmpp_stanza_t *el, *f;
 
 	if ((el = xgw_el_new(ctx, "http", XGW_NS_HTTP)) == NULL)
@@ -79,7 +81,8 @@ http_reply(xmpp_ctx_t *ctx)
 	    xgw_set_str(el, "version", "HTTP/1.1") == -1 ||
 	    xgw_set_str(el, "status", "403") == -1 ||
 	    xgw_set_str(el, "reason", "Forbidden") == -1 ||
-	    xgw_set_str(el, "body-size", "0") == -1)
+	    xgw_set_str(el, "body-size", "0") == -1 ||
+	    (method != NULL && xgw_set_str(el, "request-method", method) == -1))
 		goto fail;
 	for (size_t i = 0; i < 2; i++)
 		if ((f = xgw_el_new(ctx, "field", NULL)) == NULL ||
@@ -87,6 +90,9 @@ http_reply(xmpp_ctx_t *ctx)
 		    xgw_set_str(f, "value", fields[i][1]) == -1 ||
 		    xgw_el_add(el, f) == -1)
 			goto fail;
+	/* Content-Length: 0 frames an empty body, which HEAD's answer has not */
+	if (!head && xgw_add_b64(ctx, el, "body", (const uint8_t *)"", 0) == -1)
+		goto fail;
 	return el;
 fail:
 	xmpp_stanza_release(el);
@@ -174,7 +180,7 @@ xgw_reject_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req,
 	if (strcmp(ns, XGW_NS_COAP) == 0)
 		return coap_reply(ctx, req, new_mid);
 	if (strcmp(ns, XGW_NS_HTTP) == 0)
-		return http_reply(ctx);
+		return http_reply(ctx, req);
 	if (strcmp(ns, XGW_NS_MQTT) == 0)
 		return mqtt_reply(ctx, req);
 	return NULL;

@@ -1,0 +1,701 @@
+/*
+ * xgw-http, client side (listen): local HTTP/1.1 clients connect here.
+ * Each request, cut by xgw_http_frame and decoded by xgw_http_decode,
+ * becomes a request stanza for the endpoint of the longest matching route
+ * (a path prefix), with flow = the connection and seq = a counter of the
+ * process.  Requests may be pipelined: each takes a place in the
+ * connection's queue when it is read, and answers leave in that order
+ * whatever order they come back in.  What cannot be carried is answered
+ * here: 502 (no route, link down, a bad answer), 504 (no answer in time),
+ * 400/413/414/431 for bad or oversize input, which also ends the
+ * connection.
+ */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xgw-http.h"
+
+#define MAX_CLIENTS	128
+#define PIPELINE	8	/* requests of one connection awaiting their answer */
+#define IDLE_MS		30000	/* a whole request, or write progress, at least this often */
+#define LINGER_MS	2000	/* reading what a refused client still sends, after the answer */
+#define LINGER_MAX	(1024 * 1024)
+
+/* One request of a connection, in the order it came. */
+struct answer {
+	uint64_t	 seq;		/* its stanza; 0: answered here */
+	int		 done;		/* out holds the whole answer */
+	int		 close;		/* the connection ends after it */
+	char		 method[XGW_HTTP_METHOD_MAX + 1];
+	struct xgw_buf	 out;
+	size_t		 off;		/* bytes of out written */
+};
+
+struct client {
+	int		 fd;
+	uint64_t	 id;		/* the flow of its requests */
+	char		 peer[64];	/* address:port, for messages */
+	int		 reading;	/* 0 once a request ended the connection */
+	int		 continued;	/* 100 Continue sent for the request being read */
+	int		 lingering;	/* answered and shut down: draining, then closed */
+	size_t		 drained;
+	uint64_t	 deadline_ms;
+	struct answer	 q[PIPELINE];	/* a ring; q[qhead] is answered first */
+	int		 qhead, qlen;
+	size_t		 inlen;
+	uint8_t		 in[MSG_MAX];
+};
+
+static int listen_fd = -1;
+static const struct conf_adapter *conf;
+static struct client *clients[MAX_CLIENTS];
+static int polled[MAX_CLIENTS];		/* slots in the order client_pollfds gave them */
+static uint64_t next_flow = 1, next_seq = 1;
+/* The runtime's cookie: only "a client waits"; flow and seq say which. */
+static char waiting;
+
+static struct answer *
+q_at(struct client *c, int i)
+{
+	return &c->q[(c->qhead + i) % PIPELINE];
+}
+
+static void
+client_close(int slot, const char *why)
+{
+	struct client *c = clients[slot];
+
+	log_debug("client %s flow=%llu closed: %s", c->peer,
+	    (unsigned long long)c->id, why);
+	for (int i = 0; i < c->qlen; i++)
+		xgw_buf_free(&q_at(c, i)->out);
+	close(c->fd);
+	free(c);
+	clients[slot] = NULL;
+}
+
+/*
+ * After the answer that ends a connection: no more writing, but what the
+ * client is still sending (the rest of a refused body) is read and thrown
+ * away for a while, so that closing does not reset the connection and
+ * destroy the answer before the client has read it.
+ */
+static void
+client_linger(int slot)
+{
+	struct client *c = clients[slot];
+
+	shutdown(c->fd, SHUT_WR);
+	c->lingering = 1;
+	c->reading = 0;
+	c->deadline_ms = adapter_now_ms() + LINGER_MS;
+}
+
+/* Writes the answers that are ready, in order. */
+static void
+client_flush(int slot)
+{
+	struct client *c = clients[slot];
+	struct answer *a;
+	ssize_t n;
+
+	while (c->qlen > 0 && (a = q_at(c, 0))->done) {
+		while (a->off < a->out.len) {
+			n = send(c->fd, a->out.data + a->off, a->out.len - a->off,
+			    MSG_NOSIGNAL);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return;
+			if (n == -1) {
+				client_close(slot, strerror(errno));
+				return;
+			}
+			a->off += n;
+			c->deadline_ms = adapter_now_ms() + IDLE_MS;
+		}
+		xgw_buf_free(&a->out);
+		c->qhead = (c->qhead + 1) % PIPELINE;
+		c->qlen--;
+		if (a->close) {
+			/* later answers, if any, are for requests it cancels */
+			for (int i = 0; i < c->qlen; i++)
+				xgw_buf_free(&q_at(c, i)->out);
+			c->qlen = 0;
+			client_linger(slot);
+			return;
+		}
+	}
+}
+
+/* A new place in the queue, for the request just read. */
+static struct answer *
+q_push(struct client *c, const char *method)
+{
+	struct answer *a = q_at(c, c->qlen++);
+
+	*a = (struct answer){ 0 };
+	snprintf(a->method, sizeof(a->method), "%s", method);
+	return a;
+}
+
+/* Answers a's request here; close ends the connection after it. */
+static void
+answer_here(int slot, struct answer *a, unsigned status, const char *text,
+    int close)
+{
+	xgw_buf_free(&a->out);
+	a->off = 0;
+	if (http_answer(&a->out, status, a->method, text, close) == -1) {
+		client_close(slot, "out of memory");
+		return;
+	}
+	a->done = 1;
+	a->close |= close;
+	if (a->close)
+		clients[slot]->reading = 0;
+	client_flush(slot);
+}
+
+/* Input that is not HTTP, or too large: answered, then the connection ends. */
+static void
+refuse(int slot, unsigned status, const char *reason, size_t offset,
+    const char *msg)
+{
+	struct client *c = clients[slot];
+	char text[160];
+
+	if (status == 400)
+		cnt.malformed++;
+	else
+		cnt.oversize++;
+	log_warnx("client %s: request refused with %u, %s at byte %zu: %s; "
+	    "connection closed", c->peer, status, reason, offset, msg);
+	snprintf(text, sizeof(text), "%s at byte %zu", reason, offset);
+	answer_here(slot, q_push(c, ""), status, text, 1);
+}
+
+static unsigned
+status_of(const char *reason)
+{
+	if (strcmp(reason, "too-large") == 0)
+		return 413;
+	if (strcmp(reason, "start-line-too-long") == 0)
+		return 414;
+	if (strcmp(reason, "section-too-large") == 0 ||
+	    strcmp(reason, "too-many-fields") == 0)
+		return 431;
+	return 400;
+}
+
+/* The length of the head (through its empty line) in p, 0 if not all there. */
+static size_t
+head_len(const uint8_t *p, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (p[i] == '\n' && (p[i - 1] == '\n' ||
+		    (i >= 2 && p[i - 1] == '\r' && p[i - 2] == '\n')))
+			return i + 1;
+	return 0;
+}
+
+/* Whether the head asks for 100 Continue (RFC 9110 10.1.1). */
+static int
+wants_continue(const uint8_t *p, size_t n)
+{
+	static const char name[] = "\nexpect:", value[] = "100-continue";
+	const uint8_t *end = p + n, *v;
+
+	for (; (p = memchr(p, '\n', end - p)) != NULL; p++) {
+		if ((size_t)(end - p) < sizeof(name) - 1 ||
+		    strncasecmp((const char *)p, name, sizeof(name) - 1) != 0)
+			continue;
+		for (v = p + sizeof(name) - 1; v < end && (*v == ' ' ||
+		    *v == '\t'); v++)
+			;
+		return (size_t)(end - v) >= sizeof(value) - 1 &&
+		    strncasecmp((const char *)v, value, sizeof(value) - 1) == 0;
+	}
+	return 0;
+}
+
+/* The path of a request-target: origin-form as is, absolute-form past its authority. */
+static void
+target_path(const char *t, const char **path, size_t *len)
+{
+	const char *p = t, *s = strstr(t, "://");
+
+	if (s != NULL && memchr(t, '/', s - t) == NULL) {
+		p = s + 3;
+		p += strcspn(p, "/?");
+	}
+	*path = p;
+	*len = strcspn(p, "?#");
+}
+
+/*
+ * The longest route whose prefix is the path or ends at a segment
+ * boundary of it: "/api" takes "/api" and "/api/x", not "/apix".
+ */
+static int
+route_for(const char *target)
+{
+	const char *path;
+	size_t len, best = 0;
+	int r = -1;
+
+	target_path(target, &path, &len);
+	for (int i = 0; i < conf->nroutes; i++) {
+		const char *m = conf->routes[i].match;
+		size_t ml = strlen(m);
+
+		if (ml > len || memcmp(path, m, ml) != 0 || ml < best)
+			continue;
+		if (ml == len || m[ml - 1] == '/' || path[ml] == '/') {
+			best = ml;
+			r = i;
+		}
+	}
+	return r;
+}
+
+/* One whole request of n bytes at the start of the input. */
+static void
+client_request(int slot, size_t n)
+{
+	struct client *c = clients[slot];
+	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
+	const char *target, *version;
+	struct answer *a;
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+	int r;
+
+	cnt.requests++;
+	if (xgw_http_decode(adapter_ctx(ad), NULL, XGW_REQUEST, c->in, n, &el,
+	    &e) == -1) {
+		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
+		return;
+	}
+	a = q_push(c, el_method(el));
+	target = xmpp_stanza_get_attribute(el, "target");
+	version = xmpp_stanza_get_attribute(el, "version");
+	/* an HTTP/1.0 client reads its answer until the connection closes */
+	a->close = field_has_token(el, "Connection", "close") ||
+	    (version != NULL && strcmp(version, "HTTP/1.0") == 0);
+	if (a->close)
+		c->reading = 0;
+	if (strcmp(a->method, "CONNECT") == 0) {
+		log_info("client %s: CONNECT refused with 501", c->peer);
+		answer_here(slot, a, 501, "no tunnels: the gateway carries "
+		    "messages", 1);
+	} else if ((r = target != NULL ? route_for(target) : -1) == -1) {
+		cnt.no_route++;
+		log_info("client %s: %s %s: no route; answered 502", c->peer,
+		    a->method, target != NULL ? target : "?");
+		answer_here(slot, a, 502, "no route for this path", 0);
+	} else {
+		memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
+		memcpy(m.dst, conf->routes[r].to, sizeof(m.dst));
+		m.seq = next_seq++;
+		if (adapter_send(ad, &m, el, 0, &waiting) == 0)
+			a->seq = m.seq;
+		else if (errno == EMSGSIZE) {
+			cnt.oversize++;
+			log_warnx("client %s: %s %s: too large for one stanza "
+			    "(%zu bytes); answered 413", c->peer, a->method,
+			    target, n);
+			answer_here(slot, a, 413, "too large for the gateway", 1);
+		} else {
+			cnt.path_failed++;
+			log_warn("client %s: %s %s: not carried", c->peer,
+			    a->method, target);
+			answer_here(slot, a, 502, "not carried", 0);
+		}
+	}
+	xmpp_stanza_release(el);
+}
+
+/* Cuts whole requests from the input while the connection may have more in flight. */
+static void
+client_process(int slot)
+{
+	struct client *c;
+	struct xgw_err e;
+	size_t n, h;
+	int rc;
+
+	while ((c = clients[slot]) != NULL && c->reading && c->inlen > 0 &&
+	    c->qlen < PIPELINE) {
+		rc = xgw_http_frame(NULL, XGW_REQUEST, c->in, c->inlen, &n, &e);
+		h = head_len(c->in, c->inlen < HEAD_MAX ? c->inlen : HEAD_MAX);
+		if (rc == -1) {
+			refuse(slot, status_of(e.reason), e.reason, e.offset,
+			    e.msg);
+			return;
+		}
+		if (h == 0 && c->inlen >= HEAD_MAX) {
+			refuse(slot, 431, "section-too-large", HEAD_MAX,
+			    "no end of the header section within the "
+			    "gateway's bound");
+			return;
+		}
+		if (rc == 0) {
+			if (c->inlen == sizeof(c->in))
+				refuse(slot, 413, "too-large", c->inlen,
+				    "the message is longer than the gateway's "
+				    "bound");
+			else if (h > 0 && !c->continued && c->qlen == 0 &&
+			    wants_continue(c->in, h)) {
+				/* the body comes once asked for: we carry it whole */
+				static const char cont[] =
+				    "HTTP/1.1 100 Continue\r\n\r\n";
+				struct answer *a = q_push(c, "");
+
+				c->continued = 1;
+				if (xgw_buf_put(&a->out, cont, sizeof(cont) - 1,
+				    &e) == -1) {
+					client_close(slot, "out of memory");
+					return;
+				}
+				a->done = 1;
+				client_flush(slot);
+			}
+			return;
+		}
+		client_request(slot, n);
+		if ((c = clients[slot]) == NULL)
+			return;
+		c->continued = 0;
+		c->deadline_ms = adapter_now_ms() + IDLE_MS;
+		memmove(c->in, c->in + n, c->inlen - n);
+		c->inlen -= n;
+	}
+}
+
+static void
+client_read(int slot)
+{
+	struct client *c = clients[slot];
+	uint8_t sink[4096];
+	ssize_t n;
+
+	if (c->lingering) {
+		n = recv(c->fd, sink, sizeof(sink), 0);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0 || (c->drained += n) > LINGER_MAX)
+			client_close(slot, "answered and shut down");
+		return;
+	}
+	n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(slot, n == 0 ? "end of stream" : strerror(errno));
+		return;
+	}
+	c->inlen += n;
+	client_process(slot);
+}
+
+static void
+peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+		port = ntohs(s->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+}
+
+static void
+client_accept(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct client *c;
+	int fd, slot, one = 1;
+
+	while ((fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		for (slot = 0; slot < MAX_CLIENTS && clients[slot]; slot++)
+			;
+		if (slot == MAX_CLIENTS || (c = malloc(sizeof(*c))) == NULL) {
+			cnt.refused++;
+			log_warnx("listen %s port %u: client refused: %s",
+			    conf->listen, conf->listen_port,
+			    slot == MAX_CLIENTS ? "too many clients" :
+			    "out of memory");
+			close(fd);
+			continue;
+		}
+		/* the input buffer is left as it is: only inlen bytes count */
+		memset(c, 0, offsetof(struct client, in));
+		c->fd = fd;
+		c->id = next_flow++;
+		c->reading = 1;
+		c->deadline_ms = adapter_now_ms() + IDLE_MS;
+		peer_name(&ss, c->peer, sizeof(c->peer));
+		/* answers go out whole: Nagle would only delay their tails */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		clients[slot] = c;
+		cnt.accepted++;
+		log_debug("client %s flow=%llu connected", c->peer,
+		    (unsigned long long)c->id);
+		sl = sizeof(ss);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		log_warn("listen %s port %u: accept", conf->listen,
+		    conf->listen_port);
+}
+
+static struct client *
+client_by_flow(uint64_t flow, int *slot)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i] != NULL && clients[i]->id == flow) {
+			*slot = i;
+			return clients[i];
+		}
+	return NULL;
+}
+
+/* The queue place of the request (flow, seq), if its client is still there. */
+static struct answer *
+answer_of(uint64_t flow, uint64_t seq, int *slot)
+{
+	struct client *c = client_by_flow(flow, slot);
+
+	for (int i = 0; c != NULL && i < c->qlen; i++)
+		if (q_at(c, i)->seq == seq && !q_at(c, i)->done)
+			return q_at(c, i);
+	return NULL;
+}
+
+/*
+ * The answer from afar.  It is encoded for the method the client sent,
+ * whatever the far side says it answers: a body that the client would not
+ * expect (an answer to HEAD with one) fails to encode and becomes 502.
+ */
+void
+client_answer(xmpp_stanza_t *el, uint64_t flow, uint64_t seq)
+{
+	const char *kind = xmpp_stanza_get_attribute(el, "kind");
+	const char *status = xmpp_stanza_get_attribute(el, "status");
+	struct answer *a;
+	struct xgw_err e = { .msg = "out of memory" };
+	int slot;
+
+	if (adapter_answered(ad, flow, seq) == NULL ||
+	    (a = answer_of(flow, seq, &slot)) == NULL) {
+		cnt.late++;
+		log_debug("response flow=%llu seq=%llu: no request waits for "
+		    "it (timed out, or its client left); dropped",
+		    (unsigned long long)flow, (unsigned long long)seq);
+		return;
+	}
+	if (kind == NULL || strcmp(kind, "response") != 0 ||
+	    (a->method[0] != '\0' &&
+	    xgw_set_str(el, "request-method", a->method) == -1) ||
+	    xgw_http_encode(el, &a->out, &e) == -1) {
+		cnt.bad_answers++;
+		log_warnx("response flow=%llu seq=%llu: not an HTTP response to "
+		    "%s (%s); answered 502", (unsigned long long)flow,
+		    (unsigned long long)seq, a->method, kind == NULL ||
+		    strcmp(kind, "response") != 0 ? "kind is not response" :
+		    e.msg);
+		answer_here(slot, a, 502, "bad answer from the far side", 0);
+	} else {
+		/*
+		 * The connection ends after an answer that says so, one read
+		 * until close (a body without Content-Length), and a 101: the
+		 * gateway carries no tunnel.
+		 */
+		a->close |= field_has_token(el, "Connection", "close") ||
+		    (xgw_child(el, "body") != NULL &&
+		    !field_has_token(el, "Content-Length", NULL)) ||
+		    (status != NULL && strcmp(status, "101") == 0);
+		a->done = 1;
+		if (a->close)
+			clients[slot]->reading = 0;
+		client_flush(slot);
+	}
+	if (clients[slot] != NULL)
+		client_process(slot);
+}
+
+void
+client_failed(uint64_t flow, uint64_t seq, const char *reason)
+{
+	int timeout = strcmp(reason, "timeout") == 0, slot;
+	struct answer *a;
+
+	if (timeout)
+		cnt.timed_out++;
+	else
+		cnt.path_failed++;
+	log_info("request flow=%llu seq=%llu: %s; answered %d",
+	    (unsigned long long)flow, (unsigned long long)seq, reason,
+	    timeout ? 504 : 502);
+	if ((a = answer_of(flow, seq, &slot)) == NULL)
+		return;
+	answer_here(slot, a, timeout ? 504 : 502, timeout ?
+	    "no answer in time" : reason, 0);
+	if (clients[slot] != NULL)
+		client_process(slot);
+}
+
+int
+client_open(const struct conf_adapter *c)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int one = 1;
+
+	conf = c;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, c->listen, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(c->listen_port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, c->listen, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(c->listen_port);
+		sl = sizeof(*s6);
+	} else {
+		log_warnx("listen %s: not an IPv4 or IPv6 address", c->listen);
+		return -1;
+	}
+	if ((listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 ||
+	    bind(listen_fd, (struct sockaddr *)&ss, sl) == -1 ||
+	    listen(listen_fd, 128) == -1) {
+		log_warn("listen %s port %u", c->listen, c->listen_port);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+client_wants_input(const struct client *c)
+{
+	return c->lingering || (c->reading && c->qlen < PIPELINE &&
+	    c->inlen < sizeof(c->in));
+}
+
+int
+client_pollfds(struct pollfd *pfd, int max)
+{
+	int n = 0;
+
+	if (listen_fd == -1 || max < 1)
+		return 0;
+	pfd[n++] = (struct pollfd){ listen_fd, POLLIN, 0 };
+	for (int i = 0; i < MAX_CLIENTS && n < max; i++) {
+		struct client *c = clients[i];
+		struct answer *a;
+
+		if (c == NULL)
+			continue;
+		a = c->qlen > 0 ? q_at(c, 0) : NULL;
+		polled[n - 1] = i;
+		pfd[n++] = (struct pollfd){ c->fd,
+		    (client_wants_input(c) ? POLLIN : 0) |
+		    (a != NULL && a->done && a->off < a->out.len ? POLLOUT : 0),
+		    0 };
+	}
+	return n;
+}
+
+void
+client_run(const struct pollfd *pfd, int n)
+{
+	if (n == 0)
+		return;
+	if (pfd[0].revents & POLLIN)
+		client_accept();
+	for (int i = 1; i < n; i++) {
+		int slot = polled[i - 1];
+		short re = pfd[i].revents;
+
+		if (clients[slot] == NULL || clients[slot]->fd != pfd[i].fd)
+			continue;
+		if (re & (POLLIN | POLLHUP | POLLERR))
+			client_read(slot);
+		if (clients[slot] != NULL && (re & POLLOUT))
+			client_flush(slot);
+	}
+}
+
+/* Whether the connection waits for nothing but itself: its answers are here. */
+static int
+client_idle(const struct client *c)
+{
+	for (int i = 0; i < c->qlen; i++)
+		if (!c->q[(c->qhead + i) % PIPELINE].done)
+			return 0;
+	return 1;
+}
+
+int
+client_timeout_ms(uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i] != NULL && client_idle(clients[i]) &&
+		    clients[i]->deadline_ms < next)
+			next = clients[i]->deadline_ms;
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now);
+}
+
+/* Connections that sent no whole request, or read no answer, for IDLE_MS. */
+void
+client_timers(uint64_t now)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = clients[i];
+
+		if (c == NULL || !client_idle(c) || now < c->deadline_ms)
+			continue;
+		if (c->lingering)
+			client_close(i, "answered and shut down");
+		else if (c->qlen > 0 || c->inlen == 0) {
+			cnt.idle_closed++;
+			client_close(i, "idle");
+		} else {
+			cnt.idle_closed++;
+			log_info("client %s: no whole request within %d s; "
+			    "answered 408", c->peer, IDLE_MS / 1000);
+			answer_here(i, q_push(c, ""), 408, "request not "
+			    "complete in time", 1);
+		}
+	}
+}

@@ -1,0 +1,74 @@
+/*
+ * xgw-http: the HTTP/1.1 adapter.  Its parts:
+ *
+ *   http.c    main, the poll loop, the runtime's callbacks, counters, and
+ *             what both sides share: local answers, header tokens
+ *   client.c  client side: the listener; each request becomes a request
+ *             stanza for the endpoint of the longest matching path prefix,
+ *             and the answers go back in the order the requests came
+ *   device.c  device side: requests from afar, restored byte for byte to
+ *             the device's web server, one at a time per device, and its
+ *             responses carried back byte for byte
+ *
+ * Every message is carried whole, as the transform reads it (one <http>
+ * element per message): see README.md for why bodies are bounded rather
+ * than streamed.
+ */
+#ifndef XGW_HTTP_ADAPTER_H
+#define XGW_HTTP_ADAPTER_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapter.h"
+#include "http.h"
+
+/*
+ * One message as sent (request or response line, header section, body
+ * with its chunk lines): at most MSG_MAX bytes.  Its element, base64 body
+ * included, must fit one frame (FRAME_MAX) and one XMPP stanza (Prosody's
+ * c2s_stanza_size_limit, also 256 KiB): 144 KiB become at most 192 KiB of
+ * base64 when the head is small.  A larger element is refused exactly by
+ * adapter_send (EMSGSIZE).
+ */
+#define HEAD_MAX	(16 * 1024)	/* request line and header section: 431 above */
+#define MSG_MAX		(144 * 1024)	/* the whole message: 413 (502 for a response) above */
+
+struct counters {
+	uint64_t	 accepted, refused, requests, malformed, oversize;
+	uint64_t	 no_route, path_failed, timed_out, late, bad_answers;
+	uint64_t	 idle_closed;
+	uint64_t	 dev_requests, dev_answers, dev_interim, dev_failed;
+	uint64_t	 dev_timeouts, dev_retries, dev_bad;
+};
+
+extern struct adapter	*ad;
+extern struct counters	 cnt;
+
+/* http.c */
+int		 http_answer(struct xgw_buf *, unsigned status,
+		    const char *method, const char *text, int close);
+int		 field_has_token(xmpp_stanza_t *, const char *name,
+		    const char *token);
+void		 sess_expect(struct xgw_http_sess *, const char *method);
+const char	*el_method(xmpp_stanza_t *);
+
+/* client.c */
+int		 client_open(const struct conf_adapter *);
+int		 client_pollfds(struct pollfd *, int max);
+void		 client_run(const struct pollfd *, int n);
+void		 client_answer(xmpp_stanza_t *, uint64_t flow, uint64_t seq);
+void		 client_failed(uint64_t flow, uint64_t seq, const char *reason);
+int		 client_timeout_ms(uint64_t now);
+void		 client_timers(uint64_t now);
+
+/* device.c */
+int		 device_open(const struct conf_adapter *);
+void		 device_request(const struct xgw_meta *, xmpp_stanza_t *);
+int		 device_pollfds(struct pollfd *, int max);
+void		 device_run(const struct pollfd *, int n);
+int		 device_timeout_ms(uint64_t now);
+void		 device_timers(uint64_t now);
+
+#endif

@@ -1,0 +1,137 @@
+"""A web device for the HTTP end-to-end tests: HTTP/1.1 with keep-alive,
+on 127.0.0.1, that logs the exact bytes of every request it reads and of
+every final response it writes, one JSON line each:
+{"req": hex, "rsp": hex}.
+
+    devsim.py PORT LOG
+
+Paths: /dev/hello (GET, HEAD), /dev/echo (the body back), /dev/chunked (a
+chunked answer with extensions and a trailer), /dev/big?n=N (N bytes),
+/dev/slow (3 s late), /dev/close (read until close), /dev/bye (answered,
+and the next request on that connection is read and dropped with the
+connection, as when a server's keep-alive timer fires), anything else 404.
+It sends 100 Continue when asked, as http.server does.
+"""
+import json
+import socketserver
+import sys
+import threading
+import time
+
+LOG_LOCK = threading.Lock()
+
+
+def read_request(f, sock):
+    raw = bytearray()
+    line = f.readline(65536)
+    if not line:
+        return None
+    raw += line
+    method, target, _ = line.decode("latin-1").split(" ", 2)
+    headers = {}
+    while True:
+        hl = f.readline(65536)
+        if not hl:
+            return None
+        raw += hl
+        if hl in (b"\r\n", b"\n"):
+            break
+        k, v = hl.split(b":", 1)
+        headers[k.strip().lower()] = v.strip()
+    if headers.get(b"expect", b"").lower() == b"100-continue":
+        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    body = bytearray()
+    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        while True:
+            cl = f.readline(65536)
+            raw += cl
+            size = int(cl.split(b";")[0].strip(), 16)
+            if size == 0:
+                while True:
+                    t = f.readline(65536)
+                    raw += t
+                    if t in (b"\r\n", b"\n", b""):
+                        break
+                break
+            data = f.read(size)
+            raw += data
+            body += data
+            raw += f.readline(65536)
+    elif b"content-length" in headers:
+        data = f.read(int(headers[b"content-length"]))
+        raw += data
+        body += data
+    return method, target, headers, bytes(body), bytes(raw)
+
+
+def fixed(status, body, extra=b"", head=False):
+    return (b"HTTP/1.1 %s\r\nServer: devsim\r\nX-Odd:  two  spaces \r\n"
+            b"Content-Length: %d\r\n%s\r\n" % (status, len(body), extra)
+            + (b"" if head else body))
+
+
+def answer(method, target, body):
+    """The response bytes, and whether the connection closes after it."""
+    head = method == "HEAD"
+    path, _, query = target.partition("?")
+    if path == "/dev/bye":
+        return fixed(b"200 OK", b"bye\n"), False
+    if path == "/dev/hello" and method in ("GET", "HEAD"):
+        return fixed(b"200 OK", b"hello, world\n",
+                     b"Content-Type: text/plain\r\n", head), False
+    if path == "/dev/echo":
+        return fixed(b"200 OK", body, b"Content-Type: application/octet-stream\r\n"), False
+    if path == "/dev/chunked":
+        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5;ext=1\r\nhello\r\n000A\r\n0123456789\r\n"
+                b"0\r\nX-Trailer: yes\r\n\r\n"), False
+    if path == "/dev/big":
+        n = int(query.split("=")[1])
+        return fixed(b"200 OK", bytes(i % 251 for i in range(n))), False
+    if path == "/dev/slow":
+        time.sleep(3)
+        return fixed(b"200 OK", b"late\n"), False
+    if path == "/dev/close":
+        return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end\n", True
+    return fixed(b"404 Not Found", b"no such page\n", b"", head), False
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        drop_next = False
+        while True:
+            try:
+                r = read_request(self.rfile, self.connection)
+            except (ValueError, ConnectionError):
+                return
+            if r is None:
+                return
+            method, target, headers, body, raw = r
+            if drop_next:
+                return
+            drop_next = target == "/dev/bye"
+            rsp, close = answer(method, target, body)
+            try:
+                self.connection.sendall(rsp)
+            except OSError:
+                close = True
+            with LOG_LOCK, open(self.server.log, "a") as log:
+                log.write(json.dumps({"req": raw.hex(), "rsp": rsp.hex()}) + "\n")
+            if close or headers.get(b"connection", b"").lower() == b"close":
+                return
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    srv = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+    srv.log = sys.argv[2]
+    open(srv.log, "w").close()
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+#!/bin/bash
+# HTTP/1.1 through two gateways, the complete packet transversion:
+#
+#   curl, raw sockets -> xgw-http (A, client side) -> xgwd A
+#     -> Prosody (STARTTLS) -> xgwd B -> xgw-http (B, device side) -> devsim
+#
+# and back.  Both xgwd judge every stanza.  Checks (clients.py): GET, HEAD,
+# POST, chunked upload and download, an answer read until close, 100 KiB
+# bodies, keep-alive and pipelining; the bytes the device read equal the
+# bytes the client sent and the other way round; DELETE is rejected by the
+# policy with 403 and never reaches the device; no route and a dead device
+# give 502, a slow device 504; malformed and oversize requests get
+# 400/413/414/431 and a closed connection while other clients carry on.
+# Then, with gateway B stopped, gateway A answers 504 after its timeout.
+#
+#   http2gw.sh XGWD XGWCTL XGW-HTTP SRCDIR
+#
+# HTTP_BENCH=1: instead of the checks, requests/s and latency through the
+# gateways against the device directly, with Prosody logging at info and
+# without Nagle's algorithm (as in tests/bench/modbus_path.sh: with it,
+# every answer waits for a delayed ACK, about 40 ms).
+set -u
+xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
+src=$(readlink -f "$4")
+here=$src/tests/e2e-http
+. "$src/tests/e2e/lib.sh"
+t=$(mktemp -d /tmp/xgw-http2gw.XXXXXX)
+pids=()
+fail=0
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
+	[ $fail -eq 0 ] && rm -rf "$t"
+}
+trap cleanup EXIT
+
+die() {
+	echo "http2gw: FAIL: $*" >&2
+	for g in a b; do
+		[ -f "$t/$g.log" ] && { echo "--- $g.log (tail)" >&2; tail -25 "$t/$g.log" >&2; }
+	done
+	echo "http2gw: everything is kept in $t" >&2
+	fail=1
+	exit 1
+}
+ok() { echo "http2gw: ok: $*"; }
+link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
+
+command -v curl >/dev/null || die "curl is not installed (tests/deps.sh)"
+"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
+	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
+. "$t/xmpp/env"
+if [ "${HTTP_BENCH:-0}" = 1 ]; then
+	sed -i -e 's/^log = { debug = /log = { info = /' \
+		-e '/^log = /a network_settings = { nagle = false }' "$t/xmpp/prosody.cfg.lua"
+	"$src/tests/e2e/prosody.sh" restart "$t/xmpp" >>"$t/prosody.log" 2>&1 ||
+		die "Prosody did not restart: $(tail -5 "$t/prosody.log")"
+	export CLIENT_STEPS=bench
+fi
+
+set -- $(free_ports 3)
+dev_port=$1 gw_port=$2 closed_port=$3
+
+"$py" "$here/devsim.py" "$dev_port" "$t/dev.log" 2>"$t/devsim.err" &
+pids+=($!)
+wait_for 10 listening "$dev_port" || die "devsim does not listen: $(cat "$t/devsim.err")"
+
+mkdir -p "$t/adapters"
+ln -s "$adapter" "$t/adapters/xgw-http"
+export XGW_ADAPTER_DIR=$t/adapters
+d1=urn:uuid:11111111-1111-4111-8111-111111111111
+d2=urn:uuid:22222222-2222-4222-8222-222222222222
+
+cat >"$t/rules" <<EOF
+reject request http method DELETE
+pass request http
+pass response http
+EOF
+
+# A waits 3 s for an answer, B 1 s for its devices: a slow device gets
+# B's 504, a silent gateway B gets A's.
+gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules" "adapter http {
+	listen 127.0.0.1 port $gw_port
+	timeout 3s
+	route \"/dev\" to $d1
+	route \"/dead\" to $d2
+}"
+gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter http {
+	device $d1 host 127.0.0.1 port $dev_port timeout 1s
+	device $d2 host 127.0.0.1 port $closed_port timeout 1s
+}"
+
+for g in b a; do
+	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$g=$!"
+	wait_for 20 link_up $g || die "gateway $g: link not up"
+done
+wait_for 10 listening "$gw_port" || die "gateway A's HTTP listener is not up"
+ok "two gateways up, linked through Prosody"
+
+"$py" "$here/clients.py" "$gw_port" "$t/dev.log" "$t/a.log" "$t" "$dev_port" \
+	>"$t/clients.out" 2>&1
+rc=$?
+sed 's/^/http2gw:   /' "$t/clients.out"
+[ $rc -eq 0 ] || die "clients: $(grep -E 'FAIL|Error' "$t/clients.out" | head -10)"
+ok "every exchange byte-exact at both ends, through both gateways"
+
+# With gateway B gone, nobody answers: A's own timeout (3 s) gives 504.
+kill "$pid_b"
+wait "$pid_b" 2>/dev/null
+start=$(date +%s%N)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$gw_port/dev/hello")
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$code" = 504 ] && [ $ms -ge 2900 ] && [ $ms -lt 5000 ] ||
+	die "gateway B stopped: want 504 after about 3 s, got $code after $ms ms"
+ok "gateway B stopped: 504 after A's timeout ($ms ms)"
+
+# With the XMPP server down, A cannot carry anything: 502 at once.
+"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null
+wait_for 15 sh -c "! \"$xgwctl\" status -s \"$t/a.sock\" | grep -q '^link up'" ||
+	die "A did not notice the server going away"
+start=$(date +%s%N)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$gw_port/dev/hello")
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$code" = 502 ] && [ $ms -lt 1000 ] || die "link down: want 502 at once, got $code after $ms ms"
+ok "with the XMPP server down, 502 at once ($ms ms)"
+! grep -E 'Sanitizer|runtime error' "$t/a.log" "$t/b.log" ||
+	die "a sanitizer reported an error (above)"
+echo "http2gw: all passed"
