@@ -6,7 +6,8 @@ pkgs="gcc meson ninja-build pkg-config python3 bison flex
  libpaho-mqtt-dev libssl-dev uuid-dev libsqlite3-dev
  tshark libxml2-utils time
  prosody prosody-modules openssl procps
- mbpoll python3-pymodbus python3-serial-asyncio libcoap3-bin"
+ mbpoll python3-pymodbus python3-serial-asyncio libcoap3-bin
+ mosquitto mosquitto-clients python3-paho-mqtt curl"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: run as root (apt-get installs: $pkgs)" >&2
 	exit 1
