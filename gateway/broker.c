@@ -979,7 +979,8 @@ relay_pdu(struct broker *b, xmpp_stanza_t *msg, const char *gw,
 		    registry_error(b->reg));
 		return;
 	}
-	if (!flow_allows(&f, &m, xmpp_stanza_get_name(el), why, sizeof(why))) {
+	if (!flow_allows(&f, &m, xgw_element_protocol(el) ?
+	    xgw_element_protocol(el)->name : "?", why, sizeof(why))) {
 		refuse(b, msg, C_POLICY_VIOLATION, "%s", why);
 		return;
 	}

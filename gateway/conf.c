@@ -28,6 +28,11 @@
 #define PING_MAX_S	3600u
 #define WINDOW_MAX	100000u
 #define DFLT_TIMEOUT_MS	1000u
+#define EVERY_MAX_MS	3600000u
+#define REGS_MAX	125u		/* registers one read (fc 3, 4) returns */
+#define BITS_MAX	2000u		/* bits one read (fc 1, 2) returns */
+#define SCALE_DIGITS	9		/* digits * a 32-bit value fits an int64_t */
+#define POLL_VALUES_MAX	512		/* readings of one poll: its event stays below 128K */
 
 enum tt { T_EOF, T_NL, T_WORD, T_STRING, T_PUNCT };
 
@@ -90,6 +95,17 @@ static const struct proto protos[] = {
 	{ "http", "HTTP", 80 },
 };
 #define NPROTOS		(sizeof(protos) / sizeof(protos[0]))
+
+const char *const conf_type_names[CONF_NTYPES] = {
+	[CONF_BOOL] = "bool", [CONF_UINT16] = "uint16", [CONF_INT16] = "int16",
+	[CONF_UINT32] = "uint32", [CONF_INT32] = "int32",
+	[CONF_FLOAT32] = "float32",
+};
+
+static const char *const table_names[] = {
+	[CONF_COILS] = "coil", [CONF_DISCRETE] = "discrete",
+	[CONF_HOLDING] = "holding", [CONF_INPUT] = "input",
+};
 
 static void perr(struct parser *, unsigned, unsigned, const char *, ...)
     __attribute__((format(printf, 4, 5), noreturn));
@@ -965,13 +981,281 @@ st_device(struct parser *ps, void *arg)
 	a->ndevices++;
 }
 
-enum { A_LISTEN, A_TIMEOUT, A_ROUTE, A_DEVICE, A_N };
+/* poll UUID every DURATION { point ... } */
+
+static const struct conf_device *
+device_of(const struct conf_adapter *a, const char *uuid)
+{
+	for (int i = 0; i < a->ndevices; i++)
+		if (strcmp(a->devices[i].uuid, uuid) == 0)
+			return &a->devices[i];
+	return NULL;
+}
+
+static int
+is_bits(unsigned table)
+{
+	return table == CONF_COILS || table == CONF_DISCRETE;
+}
+
+unsigned
+conf_point_span(const struct conf_point *pt)
+{
+	return pt->count * (pt->type >= CONF_UINT32 ? 2u : 1u);
+}
+
+static void
+op_pt_count(struct parser *ps, void *arg)
+{
+	struct conf_point *pt = arg;
+
+	pt->count = number(ps, "count", 1, BITS_MAX);
+}
+
+/* A reading's name; "[i]" is added for count > 1, so no name holds '['. */
+static void
+op_pt_name(struct parser *ps, void *arg)
+{
+	struct conf_point *pt = arg;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	value(ps, "name", pt->name, sizeof(pt->name));
+	for (const char *p = pt->name; *p != '\0'; p++)
+		if (!namec((unsigned char)*p) && strchr("-./", *p) == NULL)
+			perr(ps, line, col,
+			    "name \"%.60s\": letters, digits and _ - . / only",
+			    pt->name);
+}
+
+static void
+op_pt_type(struct parser *ps, void *arg)
+{
+	struct conf_point *pt = arg;
+	int t;
+
+	for (t = 0; t < CONF_NTYPES; t++)
+		if (is(ps, T_WORD, conf_type_names[t]))
+			break;
+	if (t == CONF_NTYPES)
+		unexpected(ps, "bool, uint16, int16, uint32, int32 or float32",
+		    conf_type_names, CONF_NTYPES);
+	pt->type = t;
+	next(ps);
+}
+
+/* UCUM codes ("Cel", "m3/h", "%") are printable ASCII without spaces. */
+static void
+op_pt_unit(struct parser *ps, void *arg)
+{
+	struct conf_point *pt = arg;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	value(ps, "unit", pt->unit, sizeof(pt->unit));
+	for (const char *p = pt->unit; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~')
+			perr(ps, line, col,
+			    "unit \"%.60s\": printable ASCII without spaces only (a UCUM code: Cel, m3/h, %%)",
+			    pt->unit);
+}
+
+/*
+ * A decimal scale, kept as digits and decimals so that readings are
+ * exact: 0.1 times 701 is 70.1, not 70.100000000000009.
+ */
+static void
+op_pt_scale(struct parser *ps, void *arg)
+{
+	struct conf_point *pt = arg;
+	const char *s = ps->tok.s, *p = s + (*s == '-');
+	int64_t v = 0;
+	int sig = 0, dec = -1, ok = ps->tok.t == T_WORD && *p != '\0';
+	char buf[80];
+
+	for (; ok && *p != '\0'; p++) {
+		if (*p == '.' && dec == -1 && p[1] != '\0')
+			dec = 0;
+		else if (*p >= '0' && *p <= '9') {
+			v = v * 10 + (*p - '0');
+			sig += v != 0;
+			dec += dec != -1;
+			ok = sig <= SCALE_DIGITS && dec <= SCALE_DIGITS;
+		} else
+			ok = 0;
+	}
+	if (!ok || v == 0)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "scale: expected a decimal number other than 0, at most %d digits (0.1, -2.5, 1000), found %s",
+		    SCALE_DIGITS, found(&ps->tok, buf, sizeof(buf)));
+	/* the normal form: 0.50 is 0.5 */
+	for (dec = dec == -1 ? 0 : dec; dec > 0 && v % 10 == 0; dec--)
+		v /= 10;
+	pt->digits = *s == '-' ? -v : v;
+	pt->decimals = dec;
+	next(ps);
+}
+
+enum { O_COUNT, O_NAME, O_TYPE, O_UNIT, O_SCALE, O_N };
+
+static const struct kw point_opts[O_N] = {
+	[O_COUNT] = { "count", op_pt_count, 0 },
+	[O_NAME] = { "name", op_pt_name, 0 },
+	[O_TYPE] = { "type", op_pt_type, 0 },
+	[O_UNIT] = { "unit", op_pt_unit, 0 },
+	[O_SCALE] = { "scale", op_pt_scale, 0 },
+};
+
+/* Readings are told apart by name: unique among all the polls of a device. */
+static void
+point_name_unique(struct parser *ps, const struct conf_adapter *a,
+    const char *device, const struct pos *at)
+{
+	const char *name = a->points[a->npoints].name;
+
+	for (int i = 0; i <= a->npolls && i < CONF_MAX_POLLS; i++) {
+		const struct conf_poll *p = &a->polls[i];
+		int end = i == a->npolls ? a->npoints : p->first + p->npoints;
+
+		if (strcmp(p->device, device) != 0)
+			continue;
+		for (int j = p->first; j < end; j++)
+			if (strcmp(a->points[j].name, name) == 0)
+				perr(ps, at->line, at->col,
+				    "name \"%s\" is given twice for device %s",
+				    name, device);
+	}
+}
+
+/* The checks that need the whole statement. */
+static void
+point_check(struct parser *ps, const struct conf_point *pt,
+    const struct pos *at, const struct pos *seen)
+{
+	unsigned max = is_bits(pt->table) ? BITS_MAX : REGS_MAX;
+	const char *what = table_names[pt->table];
+
+	if (seen[O_NAME].line == 0)
+		perr(ps, at->line, at->col, "%s %u: name is required", what,
+		    pt->address);
+	if (is_bits(pt->table) != (pt->type == CONF_BOOL))
+		perr(ps, seen[O_TYPE].line, seen[O_TYPE].col,
+		    "type %s: %s", conf_type_names[pt->type],
+		    is_bits(pt->table) ? "coils and discrete inputs are bool" :
+		    "registers are uint16, int16, uint32, int32 or float32");
+	if (is_bits(pt->table) && seen[O_SCALE].line != 0)
+		perr(ps, seen[O_SCALE].line, seen[O_SCALE].col,
+		    "scale is for registers, not for %ss", what);
+	if (conf_point_span(pt) > max)
+		perr(ps, at->line, at->col,
+		    "%s %u: %u values of %s span %u %s, one read takes at most %u",
+		    what, pt->address, pt->count, conf_type_names[pt->type],
+		    conf_point_span(pt), is_bits(pt->table) ? "bits" :
+		    "registers", max);
+	if (pt->address + conf_point_span(pt) > 65536)
+		perr(ps, at->line, at->col, "%s %u: %u values run past address 65535",
+		    what, pt->address, pt->count);
+}
+
+static void
+point(struct parser *ps, struct conf_adapter *a, enum conf_table table)
+{
+	struct pos at = ps->at, seen[O_N] = { 0 };
+	struct conf_point *pt;
+
+	if (a->npoints == CONF_MAX_POINTS)
+		perr(ps, at.line, at.col, "adapter %s: more than %d points in its polls",
+		    a->proto, CONF_MAX_POINTS);
+	pt = &a->points[a->npoints];
+	pt->table = table;
+	pt->address = number(ps, "address", 0, 65535);
+	pt->count = 1;
+	pt->type = is_bits(table) ? CONF_BOOL : CONF_UINT16;
+	pt->digits = 1;
+	while (!at_end(ps))
+		keyword(ps, point_opts, O_N, seen, "end of line")->fn(ps, pt);
+	point_check(ps, pt, &at, seen);
+	point_name_unique(ps, a, a->polls[a->npolls].device, &seen[O_NAME]);
+	a->npoints++;
+}
+
+static void
+pt_coil(struct parser *ps, void *arg)
+{
+	point(ps, arg, CONF_COILS);
+}
+
+static void
+pt_discrete(struct parser *ps, void *arg)
+{
+	point(ps, arg, CONF_DISCRETE);
+}
+
+static void
+pt_holding(struct parser *ps, void *arg)
+{
+	point(ps, arg, CONF_HOLDING);
+}
+
+static void
+pt_input(struct parser *ps, void *arg)
+{
+	point(ps, arg, CONF_INPUT);
+}
+
+static const struct kw point_kws[] = {
+	{ "coil", pt_coil, 1 },
+	{ "discrete", pt_discrete, 1 },
+	{ "holding", pt_holding, 1 },
+	{ "input", pt_input, 1 },
+};
+#define NPOINT_KWS	(sizeof(point_kws) / sizeof(point_kws[0]))
+
+static void
+st_poll(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+	struct pos at = ps->at, seen[NPOINT_KWS] = { 0 };
+	unsigned line = ps->tok.line, col = ps->tok.col, values = 0;
+	struct conf_poll *p;
+
+	if (strcmp(a->proto, "modbus") != 0)
+		perr(ps, at.line, at.col,
+		    "poll is a Modbus setting, this adapter is %s", a->proto);
+	if (a->npolls == CONF_MAX_POLLS)
+		perr(ps, at.line, at.col, "adapter %s: more than %d polls",
+		    a->proto, CONF_MAX_POLLS);
+	p = &a->polls[a->npolls];
+	uuid(ps, "poll", p->device);
+	if (device_of(a, p->device) == NULL)
+		perr(ps, line, col,
+		    "poll %s: no device above in this adapter has this UUID",
+		    p->device);
+	expect(ps, T_WORD, "every", "'every' and the interval");
+	p->every_ms = duration_ms(ps, "every", 10, EVERY_MAX_MS,
+	    "a duration 10ms..60m");
+	p->first = a->npoints;
+	block(ps, point_kws, NPOINT_KWS, seen, a, "poll", at.line);
+	p->npoints = a->npoints - p->first;
+	if (p->npoints == 0)
+		perr(ps, at.line, at.col,
+		    "poll %s reads nothing: give coil, discrete, holding or input lines",
+		    p->device);
+	for (int i = p->first; i < a->npoints; i++)
+		values += a->points[i].count;
+	if (values > POLL_VALUES_MAX)
+		perr(ps, at.line, at.col,
+		    "poll %s: %u values, more than %d: a poll is one event stanza; split it in several",
+		    p->device, values, POLL_VALUES_MAX);
+	a->npolls++;
+}
+
+enum { A_LISTEN, A_TIMEOUT, A_ROUTE, A_DEVICE, A_POLL, A_N };
 
 static const struct kw adapter_kws[A_N] = {
 	[A_LISTEN] = { "listen", st_listen, 0 },
 	[A_TIMEOUT] = { "timeout", st_timeout, 0 },
 	[A_ROUTE] = { "route", st_route, 1 },
 	[A_DEVICE] = { "device", st_device, 1 },
+	[A_POLL] = { "poll", st_poll, 1 },
 };
 
 static void
@@ -1033,6 +1317,66 @@ st_adapter(struct parser *ps, void *arg)
 		if (a->devices[i].timeout_ms == 0)
 			a->devices[i].timeout_ms = a->timeout_ms;
 	c->nadapters++;
+}
+
+/*
+ * Sorted by table and address, each point joins the read before it when
+ * it touches or overlaps it and the read stays within one request's
+ * limit; else it starts a read of its own.  So every point is read whole
+ * by one request (a 32-bit value is never torn between two), and gaps,
+ * which a PLC may refuse to read, are never bridged.
+ */
+int
+conf_poll_merge(const struct conf_point *pts, int n, struct conf_read *reads,
+    int *read_of)
+{
+	int order[CONF_MAX_POINTS], nr = 0;
+
+	for (int i = 0; i < n && i < CONF_MAX_POINTS; i++) {
+		int j = i;
+
+		for (; j > 0 && (pts[order[j - 1]].table > pts[i].table ||
+		    (pts[order[j - 1]].table == pts[i].table &&
+		    pts[order[j - 1]].address > pts[i].address)); j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	for (int k = 0; k < n && k < CONF_MAX_POINTS; k++) {
+		const struct conf_point *pt = &pts[order[k]];
+		struct conf_read *r = nr > 0 ? &reads[nr - 1] : NULL;
+		unsigned end = pt->address + conf_point_span(pt);
+		unsigned max = is_bits(pt->table) ? BITS_MAX : REGS_MAX;
+
+		if (r != NULL && r->table == pt->table &&
+		    pt->address <= r->address + r->quantity &&
+		    end - r->address <= max) {
+			if (end > (unsigned)r->address + r->quantity)
+				r->quantity = end - r->address;
+		} else {
+			r = &reads[nr++];
+			r->table = pt->table;
+			r->address = pt->address;
+			r->quantity = end - pt->address;
+		}
+		read_of[order[k]] = nr - 1;
+	}
+	return nr;
+}
+
+void
+conf_decimal(char *buf, size_t len, int64_t digits, unsigned decimals)
+{
+	uint64_t a = digits < 0 ? -(uint64_t)digits : (uint64_t)digits, p = 1;
+
+	for (unsigned i = 0; i < decimals; i++)
+		p *= 10;
+	if (decimals == 0)
+		snprintf(buf, len, "%s%llu", digits < 0 ? "-" : "",
+		    (unsigned long long)a);
+	else
+		snprintf(buf, len, "%s%llu.%0*llu", digits < 0 ? "-" : "",
+		    (unsigned long long)(a / p), (int)decimals,
+		    (unsigned long long)(a % p));
 }
 
 /* The file */
@@ -1294,6 +1638,35 @@ print_size(FILE *f, uint64_t v)
 }
 
 static void
+print_poll(FILE *f, const struct conf_adapter *a, const struct conf_poll *p)
+{
+	char scale[32];
+
+	fprintf(f, "\tpoll %s every ", p->device);
+	print_ms(f, p->every_ms);
+	fprintf(f, " {\n");
+	for (int i = p->first; i < p->first + p->npoints; i++) {
+		const struct conf_point *pt = &a->points[i];
+
+		fprintf(f, "\t\t%s %u count %u name ", table_names[pt->table],
+		    pt->address, pt->count);
+		print_str(f, pt->name);
+		fprintf(f, " type %s", conf_type_names[pt->type]);
+		if (pt->unit[0] != '\0') {
+			fprintf(f, " unit ");
+			print_str(f, pt->unit);
+		}
+		if (!is_bits(pt->table)) {
+			conf_decimal(scale, sizeof(scale), pt->digits,
+			    pt->decimals);
+			fprintf(f, " scale %s", scale);
+		}
+		fputc('\n', f);
+	}
+	fprintf(f, "\t}\n");
+}
+
+static void
 print_adapter(FILE *f, const struct conf_adapter *a)
 {
 	fprintf(f, "adapter %s {\n", a->proto);
@@ -1319,6 +1692,8 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 		print_ms(f, d->timeout_ms);
 		fputc('\n', f);
 	}
+	for (int i = 0; i < a->npolls; i++)
+		print_poll(f, a, &a->polls[i]);
 	fprintf(f, "}\n");
 }
 

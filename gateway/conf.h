@@ -14,6 +14,8 @@
 #define CONF_MAX_ADAPTERS	4
 #define CONF_MAX_DEVICES	64
 #define CONF_MAX_ROUTES		64
+#define CONF_MAX_POLLS		32
+#define CONF_MAX_POINTS		256		/* of all the polls of an adapter */
 
 enum conf_tls { CONF_STARTTLS, CONF_DIRECT_TLS };
 
@@ -32,6 +34,45 @@ struct conf_route {
 	char		 to[46];		/* remote endpoint urn:uuid:... */
 };
 
+/* The Modbus tables a poll reads, numbered by the function code that reads them. */
+enum conf_table { CONF_COILS = 1, CONF_DISCRETE, CONF_HOLDING, CONF_INPUT };
+
+/* How registers are read: 32-bit types take two, high word first. */
+enum conf_type { CONF_BOOL, CONF_UINT16, CONF_INT16, CONF_UINT32, CONF_INT32,
+    CONF_FLOAT32, CONF_NTYPES };
+
+extern const char *const conf_type_names[CONF_NTYPES];	/* "bool", "uint16", ... */
+
+/* One named point of a poll: count values of type from address on. */
+struct conf_point {
+	char		 name[64];
+	char		 unit[32];		/* "" when none */
+	int32_t		 digits;		/* scale = digits / 10^decimals */
+	uint16_t	 address;		/* protocol address, from 0 */
+	uint16_t	 count;			/* values */
+	uint8_t		 table;			/* enum conf_table */
+	uint8_t		 type;			/* enum conf_type */
+	uint8_t		 decimals;
+};
+
+/* A device's points, read every every_ms and published as one event. */
+struct conf_poll {
+	char		 device[46];		/* a device of the same adapter */
+	unsigned	 every_ms;
+	int		 first, npoints;	/* in the adapter's points[] */
+};
+
+/*
+ * One read request of a poll: points of one table that touch or overlap,
+ * merged, never across a gap (a PLC may refuse the addresses in between),
+ * at most 125 registers or 2000 bits.
+ */
+struct conf_read {
+	uint8_t		 table;			/* the function code */
+	uint16_t	 address;
+	uint16_t	 quantity;		/* registers or bits */
+};
+
 struct conf_adapter {
 	char		 proto[16];		/* modbus, coap, mqtt, http */
 	char		 listen[256];		/* address, "" when the adapter has no client side */
@@ -41,6 +82,10 @@ struct conf_adapter {
 	int		 ndevices;
 	struct conf_route routes[CONF_MAX_ROUTES];
 	int		 nroutes;
+	struct conf_poll polls[CONF_MAX_POLLS];	/* Modbus only */
+	int		 npolls;
+	struct conf_point points[CONF_MAX_POINTS];
+	int		 npoints;
 	unsigned	 line;			/* where the block starts, for messages */
 };
 
@@ -87,5 +132,17 @@ int		 conf_print_adapter(const struct conf_adapter *, char *, size_t);
 int		 conf_parse_adapter(const char *text, struct conf_adapter *,
 		    struct conf_err *);
 void		 conf_free(struct xgw_conf *);
+
+/* Registers or bits a point spans: count times the width of its type. */
+unsigned	 conf_point_span(const struct conf_point *);
+/*
+ * The reads that cover a poll's n points, each point whole in one read
+ * (read_of[i]: its index), in the order of table and address; returns
+ * how many (at most n).
+ */
+int		 conf_poll_merge(const struct conf_point *, int n,
+		    struct conf_read *, int *read_of);
+/* digits / 10^decimals in decimal, exactly ("-0.5", "70.1", "3") */
+void		 conf_decimal(char *, size_t, int64_t digits, unsigned decimals);
 
 #endif

@@ -110,12 +110,12 @@ gateway_uuid(struct xgwd *x)
 	log_info("gateway=%s generated and kept in %s", x->uuid, path);
 }
 
-static const struct xgw_proto *
-proto_of(xmpp_stanza_t *el)
+static int
+is_readings(xmpp_stanza_t *el)
 {
-	const char *name = xmpp_stanza_get_name(el);
+	const char *ns = xmpp_stanza_get_ns(el);
 
-	return name != NULL ? xgw_proto_find(name) : NULL;
+	return ns != NULL && strcmp(ns, XGW_NS_READINGS) == 0;
 }
 
 /* The policy stage; tapped and counted.  Returns the action. */
@@ -123,7 +123,7 @@ static enum xgw_action
 judge(struct xgwd *x, int adapter, const char *way, const struct xgw_meta *m,
     xmpp_stanza_t *el, struct xgw_verdict *v)
 {
-	const struct xgw_proto *p = proto_of(el);
+	const struct xgw_proto *p = xgw_element_protocol(el);
 	static const char *const names[] = { "pass", "block", "reject" };
 	enum xgw_action a;
 	char kind[96], line[512];
@@ -138,8 +138,9 @@ judge(struct xgwd *x, int adapter, const char *way, const struct xgw_meta *m,
 	snprintf(line, sizeof(line), "%s flow=%llu seq=%llu dir=%s %s/%s "
 	    "src=%s dst=%s verdict=%s rule=%s:%u reason=%s", way,
 	    (unsigned long long)m->flow, (unsigned long long)m->seq,
-	    xgw_dir_name(m->dir), p ? p->name : "?",
-	    p ? p->kind(el, kind, sizeof(kind)) : "?", m->src[0] ? m->src : "-",
+	    xgw_dir_name(m->dir), p ? p->name : "?", is_readings(el) ?
+	    "readings" : p ? p->kind(el, kind, sizeof(kind)) : "?",
+	    m->src[0] ? m->src : "-",
 	    m->dst[0] ? m->dst : "-", names[a], v->rule >= 0 ? v->file : "default",
 	    v->line, v->reason);
 	control_tap(x, adapter, line);
@@ -291,7 +292,8 @@ flow_for(struct xgwd *x, const struct xgw_meta *m, const char *proto)
 		struct bflow *f = &x->flows[i];
 
 		if (f->active && f->dir == m->dir && strcmp(f->proto, proto) == 0 &&
-		    strcmp(f->src, m->src) == 0 && strcmp(f->dst, m->dst) == 0)
+		    strcmp(f->src, m->src) == 0 &&
+		    (m->dst[0] == '\0' || strcmp(f->dst, m->dst) == 0))
 			return f;
 	}
 	return NULL;
@@ -529,7 +531,7 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 	}
 	link_flow = m.flow;
 	if (x->broker_mode && m.dir != XGW_RESPONSE) {
-		const struct xgw_proto *pp = proto_of(el);
+		const struct xgw_proto *pp = xgw_element_protocol(el);
 		struct bflow *bf = pp != NULL ? flow_for(x, &m, pp->name) : NULL;
 
 		if (bf == NULL) {
@@ -542,6 +544,11 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 		}
 		link_flow = bf->id;
 		xgw_set_uint(env, "flow", link_flow);
+		/* readings name no subscriber: the flow does */
+		if (m.dst[0] == '\0') {
+			memcpy(m.dst, bf->dst, sizeof(m.dst));
+			xgw_set_str(env, "dst", m.dst);
+		}
 	}
 	switch (m.dir) {
 	case XGW_EVENT:
@@ -828,14 +835,19 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 	}
 	if ((env = xmpp_stanza_get_child_by_name_and_ns(st, "pdu", XGW_NS)) == NULL)
 		return;
-	if (xgw_envelope_parse(env, &m, &el, &e) == -1 ||
-	    (p = proto_of(el)) == NULL) {
+	if (xgw_envelope_parse(env, &m, &el, &e) == -1) {
 		x->c.bad_stanzas++;
-		log_warnx("from=%s: bad stanza: %s", from,
-		    p == NULL ? "unknown protocol" : e.msg);
+		log_warnx("from=%s: bad stanza: %s", from, e.msg);
 		return;
 	}
-	ap = proc_by_proto(x, p->name);
+	if ((p = xgw_element_protocol(el)) == NULL) {
+		x->c.bad_stanzas++;
+		log_warnx("from=%s: bad stanza: <%s> is no known protocol", from,
+		    xmpp_stanza_get_name(el));
+		return;
+	}
+	/* readings are judged and acknowledged here; no adapter takes them yet */
+	ap = is_readings(el) ? NULL : proc_by_proto(x, p->name);
 	if (judge(x, ap ? ap->id : -1, "in", &m, el, &v) != XGW_PASS)
 		return;
 	switch (m.dir) {

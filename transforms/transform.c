@@ -28,6 +28,22 @@ xgw_proto_find(const char *name)
 }
 
 const struct xgw_proto *
+xgw_element_protocol(xmpp_stanza_t *el)
+{
+	const struct xgw_proto *p;
+	const char *name = xmpp_stanza_get_name(el);
+	const char *ns = xmpp_stanza_get_ns(el), *proto;
+
+	if (name == NULL || ns == NULL)
+		return NULL;
+	if (strcmp(name, "readings") == 0 && strcmp(ns, XGW_NS_READINGS) == 0)
+		return (proto = xmpp_stanza_get_attribute(el, "proto")) != NULL ?
+		    xgw_proto_find(proto) : NULL;
+	p = xgw_proto_find(name);
+	return p != NULL && strcmp(p->ns, ns) == 0 ? p : NULL;
+}
+
+const struct xgw_proto *
 xgw_proto_by_port(uint16_t port, int stream)
 {
 	for (size_t i = 0; xgw_protos[i] != NULL; i++) {

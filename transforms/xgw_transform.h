@@ -21,6 +21,7 @@
 #define XGW_NS_MQTT	"urn:xgw:mqtt:1"
 #define XGW_NS_HTTP	"urn:xgw:http:1"
 #define XGW_NS_BROKER	"urn:xgw:broker:1"
+#define XGW_NS_READINGS	"urn:xgw:readings:1"
 
 /* No PDU of any protocol is accepted or produced above this size. */
 #define XGW_PDU_MAX	(16u * 1024 * 1024)
@@ -77,6 +78,12 @@ struct xgw_proto {
 };
 
 const struct xgw_proto	*xgw_proto_find(const char *name);
+/*
+ * The protocol an element of an envelope belongs to: a PDU's, or for
+ * <readings> the protocol they were read with (its proto attribute).
+ * Flows and adapters are chosen by it.  NULL for anything else.
+ */
+const struct xgw_proto	*xgw_element_protocol(xmpp_stanza_t *el);
 const struct xgw_proto	*xgw_proto_by_port(uint16_t port, int stream);
 extern const struct xgw_proto *const xgw_protos[];
 

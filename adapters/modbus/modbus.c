@@ -13,6 +13,11 @@
  * dead device delays nobody else.  Its answer goes back as the response
  * stanza, with the requester's transaction id and unit.
  *
+ * Polling (poll): a device's points are read at an interval through the
+ * same queue, one read of a cycle in it at a time, with contiguous points
+ * merged into one request (conf_poll_merge); each cycle is published as
+ * one event, a <readings> element (transforms/SCHEMA-readings.md).
+ *
  * Both sides and fd 3 to xgwd share one poll loop.  Whatever cannot be
  * carried is answered with the gateway exceptions: 0x0A (path unavailable)
  * or 0x0B (target device failed to respond), never with silence.
@@ -23,10 +28,12 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <modbus/modbus.h>	/* libmodbus; "modbus.h" is the transform */
@@ -53,6 +60,9 @@
 #define BACKOFF_MAX_MS	8000
 #define STATS_MS	10000
 
+#define NS_READINGS	"urn:xgw:readings:1"
+#define READ_DATA_MAX	250	/* the data of 125 registers or 2000 bits */
+
 #define EX_ILLEGAL_VALUE	0x03
 #define EX_PATH_UNAVAILABLE	0x0a
 #define EX_TARGET_FAILED	0x0b
@@ -75,7 +85,11 @@ struct call {
 	uint8_t		 unit, fc;
 };
 
+struct poll;
+
 struct job {
+	struct poll	*poll;		/* a read of a poll cycle, or NULL */
+	int		 read;		/* its index in the poll's reads */
 	uint64_t	 flow, seq;
 	char		 from[46];	/* the requester: the response's dst */
 	uint64_t	 deadline_ms;	/* arrival + the device's timeout */
@@ -98,11 +112,34 @@ struct device {
 	int		 failing;	/* connect failures logged once a streak */
 };
 
+/* What one read of a poll cycle brought back. */
+struct result {
+	char		 ts[32];	/* when it came back, or failed */
+	char		 error[16];	/* "" when data holds the answer */
+	uint8_t		 data[READ_DATA_MAX];
+};
+
+struct poll {
+	const struct conf_poll	*conf;
+	const struct conf_point	*points;	/* conf->npoints of them */
+	struct device		*dev;
+	struct conf_read	*reads;
+	int			*read_of;	/* per point: the read that has it */
+	struct result		*res;		/* per read */
+	int			 nreads;
+	int			 next;		/* reads queued this cycle; -1: idle */
+	int			 done;
+	uint64_t		 flow, seq;	/* of its events: one flow, a seq per cycle */
+	uint64_t		 due_ms;
+};
+
 struct counters {
 	uint64_t	 accepted, refused, requests, malformed, noroute;
 	uint64_t	 path_failed, timed_out, late;
 	uint64_t	 dev_requests, dev_answers, dev_timeouts, dev_unreachable;
 	uint64_t	 dev_late, dev_bad;
+	uint64_t	 cycles, overruns, poll_reads, poll_bad;
+	uint64_t	 events, events_taken, events_refused;
 };
 
 static struct adapter *ad;
@@ -111,8 +148,14 @@ static int route_of[256];		/* unit -> index of its route, -1 none */
 static struct client *clients[MAX_CLIENTS];
 static struct device *devices;
 static int ndevices;
+static struct poll *polls;
+static int npolls;
 static uint64_t next_flow = 1, next_seq = 1;
 static struct counters st;
+
+static void	poll_failed(struct job *, unsigned);
+static void	poll_answer(struct job *, const uint8_t *, size_t);
+static struct poll *poll_of_flow(uint64_t);
 
 /* Both sides answer failures with an exception ADU of 9 bytes. */
 static void
@@ -416,8 +459,16 @@ on_failed(struct adapter *a, uint64_t flow, uint64_t seq, const char *reason,
 	int timeout = strcmp(reason, "timeout") == 0, slot;
 
 	(void)a;
-	if (k == NULL)
+	if (k == NULL) {
+		/* no request: an event xgwd refused; the next cycle is fresher */
+		if (poll_of_flow(flow) != NULL) {
+			st.events_refused++;
+			log_warnx("poll flow=%llu seq=%llu: readings refused by "
+			    "xgwd: %s", (unsigned long long)flow,
+			    (unsigned long long)seq, reason);
+		}
 		return;
+	}
 	if (timeout)
 		st.timed_out++;
 	else
@@ -439,6 +490,14 @@ static struct job *
 job_head(struct device *d)
 {
 	return &d->q[d->qhead];
+}
+
+/* The free slot at the end of a device's queue, NULL when it is full. */
+static struct job *
+job_tail(struct device *d)
+{
+	return d->qlen < DEV_QUEUE ? &d->q[(d->qhead + d->qlen) % DEV_QUEUE] :
+	    NULL;
 }
 
 static void
@@ -465,12 +524,16 @@ job_answer(const char *uuid, const struct job *j, xmpp_stanza_t *el)
 }
 
 static void
-job_exception(const char *uuid, const struct job *j, unsigned code)
+job_exception(const char *uuid, struct job *j, unsigned code)
 {
 	xmpp_stanza_t *el;
 	struct xgw_err e;
 	uint8_t ex[9];
 
+	if (j->poll != NULL) {
+		poll_failed(j, code);
+		return;
+	}
 	exception_adu(ex, xgw_be16(j->adu), j->adu[6], j->adu[7], code);
 	if (xgw_modbus_decode(adapter_ctx(ad), ex, sizeof(ex), XGW_RESPONSE,
 	    &el, &e) == -1)
@@ -621,8 +684,8 @@ device_request(const struct xgw_meta *m, xmpp_stanza_t *el)
 		return;
 	}
 	st.dev_requests++;
-	j = d != NULL && d->qlen < DEV_QUEUE ?
-	    &d->q[(d->qhead + d->qlen) % DEV_QUEUE] : &tmp;
+	if (d == NULL || (j = job_tail(d)) == NULL)
+		j = &tmp;
 	*j = (struct job){ .flow = m->flow, .seq = m->seq, .len = b.len };
 	memcpy(j->from, m->src, sizeof(j->from));
 	memcpy(j->adu, b.data, b.len);
@@ -657,7 +720,9 @@ device_answer(struct device *d, const uint8_t *p, size_t n)
 	}
 	st.dev_answers++;
 	d->backoff_ms = BACKOFF_MIN_MS;
-	if (xgw_modbus_decode(adapter_ctx(ad), p, n, XGW_RESPONSE, &el,
+	if (j->poll != NULL)
+		poll_answer(j, p, n);
+	else if (xgw_modbus_decode(adapter_ctx(ad), p, n, XGW_RESPONSE, &el,
 	    &e) == -1) {
 		st.dev_bad++;
 		log_warnx("device %s: malformed response, %s at byte %zu: %s; "
@@ -741,6 +806,298 @@ device_timeout_ms(void)
 	if (next == UINT64_MAX)
 		return -1;
 	return next <= now ? 0 : (int)(next - now);
+}
+
+/* Polling */
+
+/* Now as xs:dateTime in UTC, to the millisecond. */
+static void
+timestamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+}
+
+static int
+read_is_bits(const struct conf_read *r)
+{
+	return r->table == CONF_COILS || r->table == CONF_DISCRETE;
+}
+
+/* Bytes of data in the answer to a read. */
+static size_t
+read_bytes(const struct conf_read *r)
+{
+	return read_is_bits(r) ? (r->quantity + 7u) / 8 : r->quantity * 2u;
+}
+
+static void
+read_adu(uint8_t p[12], const struct device *d, const struct conf_read *r)
+{
+	p[0] = p[1] = p[2] = p[3] = p[4] = 0;	/* the tid is the device's */
+	p[5] = 6;
+	/* no unit configured: 255, the Modbus/TCP unit of a device by itself */
+	p[6] = d->conf->unit >= 0 ? d->conf->unit : 0xff;
+	p[7] = r->table;
+	p[8] = r->address >> 8;
+	p[9] = r->address & 0xff;
+	p[10] = r->quantity >> 8;
+	p[11] = r->quantity & 0xff;
+}
+
+/* The value i of a point, off registers or bits into its read, scaled. */
+static void
+point_value(const struct conf_point *pt, const uint8_t *data, unsigned off,
+    unsigned i, char *buf, size_t len)
+{
+	unsigned wide = pt->type >= CONF_UINT32, b = off + i;
+	const uint8_t *w;
+	uint32_t raw;
+	double v;
+	float f;
+
+	if (pt->type == CONF_BOOL) {
+		snprintf(buf, len, "%s", data[b / 8] >> (b % 8) & 1 ? "true" :
+		    "false");
+		return;
+	}
+	w = data + 2 * (off + i * (wide ? 2 : 1));
+	raw = wide ? xgw_be32(w) : xgw_be16(w);
+	switch (pt->type) {
+	case CONF_INT16:
+		conf_decimal(buf, len, (int16_t)raw * (int64_t)pt->digits,
+		    pt->decimals);
+		break;
+	case CONF_INT32:
+		conf_decimal(buf, len, (int32_t)raw * (int64_t)pt->digits,
+		    pt->decimals);
+		break;
+	case CONF_FLOAT32:
+		memcpy(&f, &raw, sizeof(f));
+		v = (double)f * pt->digits;
+		for (unsigned k = 0; k < pt->decimals; k++)
+			v /= 10;
+		/* xs:double's names for what printf calls nan and inf */
+		if (isnan(v))
+			snprintf(buf, len, "NaN");
+		else if (isinf(v))
+			snprintf(buf, len, "%sINF", v < 0 ? "-" : "");
+		else
+			snprintf(buf, len, "%.9g", v);
+		break;
+	default:
+		conf_decimal(buf, len, raw * (int64_t)pt->digits, pt->decimals);
+	}
+}
+
+/* <r name= type= [unit=] [scale=] ts= quality= (value= | error=)/> */
+static int
+reading_add(xmpp_stanza_t *rs, const struct conf_point *pt, unsigned i,
+    const struct result *res, unsigned off)
+{
+	xmpp_stanza_t *r = xgw_el_new(adapter_ctx(ad), "r", NULL);
+	char name[80], text[48];
+
+	if (r == NULL)
+		return -1;
+	if (pt->count > 1)
+		snprintf(name, sizeof(name), "%s[%u]", pt->name, i);
+	else
+		snprintf(name, sizeof(name), "%s", pt->name);
+	conf_decimal(text, sizeof(text), pt->digits, pt->decimals);
+	if (xgw_set_str(r, "name", name) == -1 ||
+	    xgw_set_str(r, "type", conf_type_names[pt->type]) == -1 ||
+	    (pt->unit[0] != '\0' && xgw_set_str(r, "unit", pt->unit) == -1) ||
+	    (strcmp(text, "1") != 0 && xgw_set_str(r, "scale", text) == -1) ||
+	    xgw_set_str(r, "ts", res->ts) == -1 ||
+	    xgw_set_str(r, "quality", res->error[0] ? "bad" : "good") == -1) {
+		xmpp_stanza_release(r);
+		return -1;
+	}
+	if (res->error[0] != '\0') {
+		if (xgw_set_str(r, "error", res->error) == -1) {
+			xmpp_stanza_release(r);
+			return -1;
+		}
+	} else {
+		point_value(pt, res->data, off, i, text, sizeof(text));
+		if (xgw_set_str(r, "value", text) == -1) {
+			xmpp_stanza_release(r);
+			return -1;
+		}
+	}
+	return xgw_el_add(rs, r);
+}
+
+/* A whole cycle as one event from the device: every point, good or bad. */
+static void
+poll_publish(struct poll *p)
+{
+	struct xgw_meta m = { .flow = p->flow, .seq = p->seq,
+	    .dir = XGW_EVENT };
+	xmpp_stanza_t *rs;
+
+	if ((rs = xgw_el_new(adapter_ctx(ad), "readings", NS_READINGS)) == NULL ||
+	    xgw_set_str(rs, "proto", "modbus") == -1)
+		fatalx("out of memory");
+	for (int i = 0; i < p->conf->npoints; i++) {
+		const struct conf_point *pt = &p->points[i];
+		int r = p->read_of[i];
+
+		for (unsigned v = 0; v < pt->count; v++)
+			if (reading_add(rs, pt, v, &p->res[r],
+			    pt->address - p->reads[r].address) == -1)
+				fatalx("out of memory");
+	}
+	memcpy(m.src, p->conf->device, sizeof(m.src));
+	if (adapter_send(ad, &m, rs, 0, NULL) == -1) {
+		st.events_refused++;
+		log_warn("poll %s seq=%llu: readings not queued to xgwd",
+		    p->conf->device, (unsigned long long)p->seq);
+	} else
+		st.events++;
+	xmpp_stanza_release(rs);
+}
+
+/* One read of the cycle is over: data NULL when it failed with error. */
+static void
+poll_result(struct poll *p, int read, const char *error, const uint8_t *data)
+{
+	struct result *r = &p->res[read];
+
+	timestamp(r->ts, sizeof(r->ts));
+	snprintf(r->error, sizeof(r->error), "%s", error);
+	if (data != NULL)
+		memcpy(r->data, data, read_bytes(&p->reads[read]));
+	else
+		st.poll_bad++;
+	p->done++;
+}
+
+/*
+ * Queues the cycle's next read behind what waits for the device, so that
+ * a request from afar waits for one read of a poll at most; publishes
+ * the cycle once every read is over.
+ */
+static void
+poll_next(struct poll *p)
+{
+	struct device *d = p->dev;
+	struct job *j;
+
+	while (p->next < p->nreads) {
+		if ((j = job_tail(d)) == NULL) {
+			poll_result(p, p->next++, "busy", NULL);
+			continue;
+		}
+		memset(j, 0, sizeof(*j));
+		j->poll = p;
+		j->read = p->next++;
+		j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
+		j->len = 12;
+		read_adu(j->adu, d, &p->reads[j->read]);
+		d->qlen++;
+		st.poll_reads++;
+		return;
+	}
+	if (p->done == p->nreads) {
+		poll_publish(p);
+		p->next = -1;
+	}
+}
+
+/* The device did not answer (0x0B) or cannot be reached (0x0A). */
+static void
+poll_failed(struct job *j, unsigned code)
+{
+	log_debug("poll %s read %d: %s", j->poll->conf->device, j->read,
+	    code == EX_TARGET_FAILED ? "no answer" : "device unreachable");
+	poll_result(j->poll, j->read, code == EX_TARGET_FAILED ? "no-answer" :
+	    "unreachable", NULL);
+	poll_next(j->poll);
+}
+
+static void
+poll_answer(struct job *j, const uint8_t *p, size_t n)
+{
+	struct poll *pl = j->poll;
+	const struct conf_read *r = &pl->reads[j->read];
+	size_t bc = read_bytes(r);
+	char error[16];
+
+	if (n == 9 && p[7] == (r->table | 0x80)) {
+		log_debug("poll %s: fc %u at %u qty %u: exception %u",
+		    pl->conf->device, r->table, r->address, r->quantity, p[8]);
+		snprintf(error, sizeof(error), "exception-%u", p[8]);
+		poll_result(pl, j->read, error, NULL);
+	} else if (n != 9 + bc || p[7] != r->table || p[8] != bc) {
+		st.dev_bad++;
+		log_warnx("device %s: the answer to fc %u at %u qty %u does not "
+		    "match it; readings bad", pl->conf->device, r->table,
+		    r->address, r->quantity);
+		poll_result(pl, j->read, "malformed", NULL);
+	} else
+		poll_result(pl, j->read, "", p + 9);
+	poll_next(pl);
+}
+
+/*
+ * A cycle starts every every_ms, on a fixed grid so that intervals do
+ * not drift; one that finds the last still running is skipped (counted:
+ * the device is slower than the interval).
+ */
+static void
+poll_timers(void)
+{
+	uint64_t now = adapter_now_ms();
+
+	for (int i = 0; i < npolls; i++) {
+		struct poll *p = &polls[i];
+
+		if (now < p->due_ms)
+			continue;
+		p->due_ms += p->conf->every_ms;
+		if (p->due_ms <= now)
+			p->due_ms = now + p->conf->every_ms;
+		if (p->next != -1) {
+			st.overruns++;
+			log_debug("poll %s: cycle %llu still running; skipped",
+			    p->conf->device, (unsigned long long)p->seq);
+			continue;
+		}
+		st.cycles++;
+		p->seq++;
+		p->next = p->done = 0;
+		poll_next(p);
+	}
+}
+
+static int
+poll_timeout_ms(void)
+{
+	uint64_t now = adapter_now_ms(), next = UINT64_MAX;
+
+	for (int i = 0; i < npolls; i++)
+		if (polls[i].due_ms < next)
+			next = polls[i].due_ms;
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now);
+}
+
+static struct poll *
+poll_of_flow(uint64_t flow)
+{
+	for (int i = 0; i < npolls; i++)
+		if (polls[i].flow == flow)
+			return &polls[i];
+	return NULL;
 }
 
 /* Set-up */
@@ -829,10 +1186,46 @@ devices_init(const struct conf_adapter *c)
 }
 
 static int
+polls_init(const struct conf_adapter *c)
+{
+	npolls = c->npolls;
+	if (npolls == 0)
+		return 0;
+	if ((polls = calloc(npolls, sizeof(*polls))) == NULL) {
+		log_warn("polls");
+		return -1;
+	}
+	for (int i = 0; i < npolls; i++) {
+		struct poll *p = &polls[i];
+		int n = c->polls[i].npoints;
+
+		p->conf = &c->polls[i];
+		p->points = &c->points[p->conf->first];
+		/* conf.c has checked that the device is ours */
+		if ((p->dev = device_find(p->conf->device)) == NULL)
+			fatalx("poll %s: no such device", p->conf->device);
+		if ((p->reads = calloc(n, sizeof(*p->reads))) == NULL ||
+		    (p->read_of = calloc(n, sizeof(*p->read_of))) == NULL ||
+		    (p->res = calloc(n, sizeof(*p->res))) == NULL) {
+			log_warn("poll %s", p->conf->device);
+			return -1;
+		}
+		p->nreads = conf_poll_merge(p->points, n, p->reads, p->read_of);
+		p->flow = next_flow++;
+		p->next = -1;
+		p->due_ms = adapter_now_ms();
+		log_info("poll %s every %ums: %d points in %d reads",
+		    p->conf->device, p->conf->every_ms, n, p->nreads);
+	}
+	return 0;
+}
+
+static int
 configure(struct adapter *a, const struct conf_adapter *c)
 {
 	(void)a;
-	if (routes_init(c) == -1 || devices_init(c) == -1)
+	if (routes_init(c) == -1 || devices_init(c) == -1 ||
+	    polls_init(c) == -1)
 		return -1;
 	return c->listen[0] != '\0' ? listen_on(c) : 0;
 }
@@ -852,10 +1245,19 @@ on_stanza(struct adapter *a, const struct xgw_meta *m, xmpp_stanza_t *el,
 }
 
 static void
+on_taken(struct adapter *a, uint64_t flow, uint64_t seq)
+{
+	(void)a;
+	(void)flow;
+	(void)seq;
+	st.events_taken++;
+}
+
+static void
 send_stats(void)
 {
 	static struct counters last;
-	char kv[768];
+	char kv[1024];
 
 	if (memcmp(&last, &st, sizeof(st)) == 0)
 		return;
@@ -864,7 +1266,10 @@ send_stats(void)
 	    "requests=%llu\nmalformed=%llu\nno-route=%llu\npath-failed=%llu\n"
 	    "timed-out=%llu\nlate-responses=%llu\ndevice-requests=%llu\n"
 	    "device-answers=%llu\ndevice-timeouts=%llu\n"
-	    "device-unreachable=%llu\ndevice-late=%llu\ndevice-bad=%llu\n",
+	    "device-unreachable=%llu\ndevice-late=%llu\ndevice-bad=%llu\n"
+	    "poll-cycles=%llu\npoll-overruns=%llu\npoll-reads=%llu\n"
+	    "poll-reads-bad=%llu\nreadings-sent=%llu\nreadings-taken=%llu\n"
+	    "readings-refused=%llu\n",
 	    (unsigned long long)st.accepted, (unsigned long long)st.refused,
 	    (unsigned long long)st.requests, (unsigned long long)st.malformed,
 	    (unsigned long long)st.noroute, (unsigned long long)st.path_failed,
@@ -873,7 +1278,11 @@ send_stats(void)
 	    (unsigned long long)st.dev_answers,
 	    (unsigned long long)st.dev_timeouts,
 	    (unsigned long long)st.dev_unreachable,
-	    (unsigned long long)st.dev_late, (unsigned long long)st.dev_bad);
+	    (unsigned long long)st.dev_late, (unsigned long long)st.dev_bad,
+	    (unsigned long long)st.cycles, (unsigned long long)st.overruns,
+	    (unsigned long long)st.poll_reads, (unsigned long long)st.poll_bad,
+	    (unsigned long long)st.events, (unsigned long long)st.events_taken,
+	    (unsigned long long)st.events_refused);
 	adapter_stats(ad, kv);
 }
 
@@ -916,6 +1325,7 @@ loop(void)
 			pfd[n++] = (struct pollfd){ devices[i].fd, POLLIN, 0 };
 		}
 		t = min_timeout(adapter_timeout_ms(ad), device_timeout_ms());
+		t = min_timeout(t, poll_timeout_ms());
 		t = min_timeout(t, (int)(stats_at > adapter_now_ms() ?
 		    stats_at - adapter_now_ms() : 0));
 		if (poll(pfd, n, t) == -1 && errno != EINTR)
@@ -935,6 +1345,7 @@ loop(void)
 			if (devices[di[i]].fd != -1 &&
 			    (pfd[2 + nc + i].revents & (POLLIN | POLLHUP | POLLERR)))
 				device_read(&devices[di[i]]);
+		poll_timers();
 		device_timers();
 		if (adapter_now_ms() >= stats_at) {
 			send_stats();
@@ -949,7 +1360,7 @@ int
 main(int argc, char *argv[])
 {
 	static const struct adapter_cb cb = { configure, on_stanza, on_failed,
-	    NULL, NULL };
+	    on_taken, NULL };
 
 	ad = adapter_init(argc, argv, "modbus", &cb);
 	adapter_configure(ad);

@@ -3,7 +3,8 @@
  * so that an adapter's client side and device side can be tested against
  * each other and against real peers.
  *
- *   fakexgwd -c BLOCK -u USER [-s STATS] [-F UUID=REASON]... [-D UUID]... ADAPTER
+ *   fakexgwd -c BLOCK -u USER [-s STATS] [-e EVENTS] [-F UUID=REASON]...
+ *       [-D UUID]... ADAPTER
  *
  * Starts ADAPTER as xgwd does (its socket on fd 3; -i 0 -u USER -g
  * GATEWAY), sends the configuration block read from the file BLOCK, and
@@ -12,11 +13,16 @@
  * every response back as the answer.  -F UUID=REASON: requests for UUID
  * get a FRAME_FAIL with REASON (link-down, busy, spool-full); -D UUID:
  * they are dropped, so that the adapter's own timeout answers.  -s STATS:
- * the adapter's last FRAME_STATS is written there.
+ * the adapter's last FRAME_STATS is written there.  -e EVENTS: events are
+ * taken as xgwd takes them into its spool: each is appended to the file
+ * EVENTS, one envelope a line, and confirmed with FRAME_TAKEN; without
+ * -e an event is a violation.
  *
  * It checks the contract on the way: a request comes from GATEWAY; a
  * response answers a pending request with its flow and seq, comes from
- * the endpoint asked and goes to GATEWAY; no frame is bad.  On SIGTERM it
+ * the endpoint asked and goes to GATEWAY; an event comes from an
+ * endpoint other than GATEWAY, with a seq above the last of its flow; no
+ * frame is bad.  On SIGTERM it
  * closes the adapter's socket, as a vanished xgwd would, and the adapter
  * must exit 0 by itself; it exits 1 if a check failed.
  */
@@ -38,6 +44,7 @@
 #define GATEWAY		"urn:uuid:5d6c4b3a-2f1e-4d0c-9b8a-7f6e5d4c3b2a"
 #define MAX_PENDING	8192
 #define MAX_RULES	8
+#define MAX_FLOWS	64	/* event flows whose seq is followed */
 
 struct pending {
 	uint64_t	 flow, seq;
@@ -48,9 +55,11 @@ struct pending {
 static struct pending pending[MAX_PENDING];
 static struct { const char *uuid, *reason; } rules[MAX_RULES];
 static int nrules, violations, sigfds[2];
-static unsigned long long requests, responses, fails, drops;
+static unsigned long long requests, responses, fails, drops, events;
 static struct frame_writer wr;
 static const char *stats_path;
+static FILE *events_file;
+static struct { uint64_t flow, seq; } flows[MAX_FLOWS];
 static xmpp_ctx_t *ctx;
 
 static void violation(uint64_t, uint64_t, const char *, ...)
@@ -149,6 +158,31 @@ response(const struct xgw_meta *m, const char *text)
 	send_frame(FRAME_STANZA, m->flow, m->seq, text);
 }
 
+/* An event, taken as xgwd takes it once it is in the spool. */
+static void
+event(const struct xgw_meta *m, const char *text)
+{
+	int i;
+
+	events++;
+	if (m->src[0] == '\0' || strcmp(m->src, GATEWAY) == 0)
+		violation(m->flow, m->seq, "event from \"%s\", not from an "
+		    "endpoint of the adapter", m->src);
+	for (i = 0; i < MAX_FLOWS && flows[i].flow != 0 &&
+	    flows[i].flow != m->flow; i++)
+		;
+	if (i < MAX_FLOWS) {
+		if (m->seq <= flows[i].seq)
+			violation(m->flow, m->seq, "event seq after %llu",
+			    (unsigned long long)flows[i].seq);
+		flows[i].flow = m->flow;
+		flows[i].seq = m->seq;
+	}
+	fprintf(events_file, "%s\n", text);
+	fflush(events_file);
+	send_frame(FRAME_TAKEN, m->flow, m->seq, "");
+}
+
 static void
 stanza(const struct frame *f)
 {
@@ -168,6 +202,8 @@ stanza(const struct frame *f)
 		request(&m, text);
 	else if (m.dir == XGW_RESPONSE)
 		response(&m, text);
+	else if (events_file != NULL)
+		event(&m, text);
 	else
 		violation(f->flow, f->seq,
 		    "an event from an adapter that sends none");
@@ -302,7 +338,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: fakexgwd -c block -u user [-s stats] "
-	    "[-F uuid=reason]... [-D uuid]... adapter\n");
+	    "[-e events] [-F uuid=reason]... [-D uuid]... adapter\n");
 	exit(2);
 }
 
@@ -316,10 +352,17 @@ main(int argc, char *argv[])
 	char *eq;
 	pid_t pid;
 
-	while ((ch = getopt(argc, argv, "c:D:F:s:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:D:e:F:s:u:")) != -1) {
 		switch (ch) {
 		case 'c':
 			block = optarg;
+			break;
+		case 'e':
+			if ((events_file = fopen(optarg, "w")) == NULL) {
+				fprintf(stderr, "fakexgwd: %s: %s\n", optarg,
+				    strerror(errno));
+				return 2;
+			}
 			break;
 		case 'D':
 		case 'F':
@@ -378,7 +421,7 @@ main(int argc, char *argv[])
 	xmpp_ctx_free(ctx);
 	xmpp_shutdown();
 	fprintf(stderr, "fakexgwd: requests %llu responses %llu fails %llu "
-	    "drops %llu violations %d\n", requests, responses, fails, drops,
-	    violations);
+	    "drops %llu events %llu violations %d\n", requests, responses,
+	    fails, drops, events, violations);
 	return violations > 0;
 }

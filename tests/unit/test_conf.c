@@ -2,7 +2,8 @@
  * xgw.conf: the defaults, every error with its line, column and message,
  * macros, values too long for their fields, the limits, the normalized form
  * (print, parse again, the same structure), one adapter block as text and
- * back, and the shipped packaging/xgw.conf against its golden normal form.
+ * back, the shipped packaging/xgw.conf against its golden normal form, and
+ * polls: their grammar, their errors and how their points merge into reads.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +53,11 @@ static const char full[] =
 	"\tdevice $plc host 192.0.2.10 unit 1 timeout 500ms\n"
 	"\tdevice " U("02") " host plc2.local \\\n"
 	"\t    port 1502\n"
+	"\tpoll $plc every 1s {\n"
+	"\t\tholding 100 count 2 name \"boiler-temp\" type int16 unit \"Cel\" scale 0.1\n"
+	"\t\tcoil 5 name pump ; input 7 type float32 name flow unit \"m3/h\"\n"
+	"\t}\n"
+	"\tpoll " U("02") " every 250ms { discrete 0 count 16 name door }\n"
 	"}\n"
 	"adapter coap { listen ::1; route \"/sensors\" to " U("a3") "; "
 	"device " U("03") " host \"fe80::1%eth0\" }\n"
@@ -207,7 +213,7 @@ full_file(void **state)
 	assert_int_equal(a->devices[1].timeout_ms, 800);
 	a = &c->adapters[1];
 	assert_string_equal(a->proto, "coap");
-	assert_int_equal(a->line, 27);
+	assert_int_equal(a->line, 32);
 	assert_string_equal(a->listen, "::1");
 	assert_int_equal(a->listen_port, 5683);
 	assert_string_equal(a->devices[0].host, "fe80::1%eth0");
@@ -310,6 +316,8 @@ shipped_examples(void **state)
 	assert_string_equal(c->gateway,
 	    "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e");
 	assert_int_equal(c->adapters[0].devices[0].unit, 1);
+	assert_int_equal(c->adapters[0].npolls, 1);
+	assert_int_equal(c->adapters[0].npoints, 2);
 	conf_free(c);
 	free(out);
 	free(text);
@@ -565,7 +573,7 @@ errors_adapter(void **state)
 	assert_error("adapter modbus {\n\tdevice " U("01") " host h timeout 1\n",
 	    "2:70: timeout: expected a duration 1ms..10m, found '1'");
 	assert_error("adapter modbus {\n\tlisten ::1\n\tdevce x\n",
-	    "3:2: expected listen, timeout, route, device or '}', found 'devce' (did you mean device?)");
+	    "3:2: expected listen, timeout, route, device, poll or '}', found 'devce' (did you mean device?)");
 	assert_error("adapter modbus { listen ::1 } user x\n" XMPP_MIN
 	    "adapter coap { listen ::1 } }\n",
 	    "8:29: expected end of line, found '}'");
@@ -681,6 +689,338 @@ load(void **state)
 	assert_string_equal(err.msg, "file larger than 1048576 bytes");
 }
 
+/* Polls */
+
+#define MB_DEV	"adapter modbus {\n\tdevice " U("01") " host h unit 1\n"
+#define POLL1	MB_DEV "\tpoll " U("01") " every 1s {\n"
+
+static void
+polls(void **state)
+{
+	struct xgw_conf *c = parse(full);
+	const struct conf_adapter *a = &c->adapters[0];
+	const struct conf_point *pt = a->points;
+	char buf[8192];
+
+	(void)state;
+	assert_int_equal(a->npolls, 2);
+	assert_int_equal(a->npoints, 4);
+	assert_string_equal(a->polls[0].device, U("01"));
+	assert_int_equal(a->polls[0].every_ms, 1000);
+	assert_int_equal(a->polls[0].first, 0);
+	assert_int_equal(a->polls[0].npoints, 3);
+	assert_string_equal(a->polls[1].device, U("02"));
+	assert_int_equal(a->polls[1].every_ms, 250);
+	assert_int_equal(a->polls[1].first, 3);
+	assert_int_equal(a->polls[1].npoints, 1);
+	assert_string_equal(pt[0].name, "boiler-temp");
+	assert_int_equal(pt[0].table, CONF_HOLDING);
+	assert_int_equal(pt[0].address, 100);
+	assert_int_equal(pt[0].count, 2);
+	assert_int_equal(pt[0].type, CONF_INT16);
+	assert_string_equal(pt[0].unit, "Cel");
+	assert_int_equal(pt[0].digits, 1);
+	assert_int_equal(pt[0].decimals, 1);
+	assert_string_equal(pt[1].name, "pump");
+	assert_int_equal(pt[1].table, CONF_COILS);
+	assert_int_equal(pt[1].type, CONF_BOOL);
+	assert_int_equal(pt[1].count, 1);
+	assert_string_equal(pt[1].unit, "");
+	assert_int_equal(pt[2].table, CONF_INPUT);
+	assert_int_equal(pt[2].type, CONF_FLOAT32);
+	assert_int_equal(conf_point_span(&pt[2]), 2);
+	assert_int_equal(pt[3].table, CONF_DISCRETE);
+	assert_int_equal(conf_point_span(&pt[3]), 16);
+	assert_true(conf_print_adapter(a, buf, sizeof(buf)) > 0);
+	assert_string_equal(strstr(buf, "\tpoll"), "\tpoll " U("01") " every 1s {\n"
+	    "\t\tholding 100 count 2 name \"boiler-temp\" type int16 unit \"Cel\" scale 0.1\n"
+	    "\t\tcoil 5 count 1 name \"pump\" type bool\n"
+	    "\t\tinput 7 count 1 name \"flow\" type float32 unit \"m3/h\" scale 1\n"
+	    "\t}\n"
+	    "\tpoll " U("02") " every 250ms {\n"
+	    "\t\tdiscrete 0 count 16 name \"door\" type bool\n"
+	    "\t}\n"
+	    "}\n");
+	conf_free(c);
+}
+
+/* A scale as written, and as it is printed. */
+static void
+assert_scale(const char *in, const char *want)
+{
+	char text[512], *out, *p;
+	struct xgw_conf *c;
+
+	snprintf(text, sizeof(text), XMPP_MIN POLL1
+	    "\t\tholding 1 name a scale %s\n\t}\n}\n", in);
+	c = parse(text);
+	out = print(c);
+	p = strstr(out, " scale ");
+	assert_non_null(p);
+	*strchr(p, '\n') = '\0';
+	assert_string_equal(p + 7, want);
+	free(out);
+	conf_free(c);
+}
+
+static void
+scales(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	assert_scale("0.1", "0.1");
+	assert_scale("0.50", "0.5");
+	assert_scale("-2.5", "-2.5");
+	assert_scale("1000", "1000");
+	assert_scale("007", "7");
+	assert_scale(".25", "0.25");
+	assert_scale("-0.000000001", "-0.000000001");
+	assert_scale("999999999", "999999999");
+	conf_decimal(buf, sizeof(buf), 701, 1);
+	assert_string_equal(buf, "70.1");
+	conf_decimal(buf, sizeof(buf), 700, 1);
+	assert_string_equal(buf, "70.0");
+	conf_decimal(buf, sizeof(buf), -5, 2);
+	assert_string_equal(buf, "-0.05");
+	conf_decimal(buf, sizeof(buf), -32768, 0);
+	assert_string_equal(buf, "-32768");
+	conf_decimal(buf, sizeof(buf), 4294967295ll * 999999999ll, 9);
+	assert_string_equal(buf, "4294967290.705032705");
+}
+
+static void
+errors_poll(void **state)
+{
+	(void)state;
+	assert_error("adapter coap {\n\tdevice " U("01") " host h\n\tpoll "
+	    U("01") " every 1s { holding 1 name a }\n",
+	    "3:2: poll is a Modbus setting, this adapter is coap");
+	assert_error(MB_DEV "\tpoll " U("02") " every 1s {\n",
+	    "3:7: poll " U("02") ": no device above in this adapter has this UUID");
+	assert_error(MB_DEV "\tpoll " U("01") " {\n",
+	    "3:53: expected 'every' and the interval, found '{'");
+	assert_error(MB_DEV "\tpoll " U("01") " every 5ms {\n",
+	    "3:59: every: expected a duration 10ms..60m, found '5ms'");
+	assert_error(MB_DEV "\tpoll " U("01") " every 61m {\n",
+	    "3:59: every: expected a duration 10ms..60m, found '61m'");
+	assert_error(MB_DEV "\tpoll " U("01") " every 1s\n",
+	    "3:61: expected '{' on the same line, found end of line");
+	assert_error(POLL1 "\t}\n",
+	    "3:2: poll " U("01") " reads nothing: give coil, discrete, holding or input lines");
+	assert_error(POLL1 "\t\tholdng 1 name a\n",
+	    "4:3: expected coil, discrete, holding, input or '}', found 'holdng' (did you mean holding?)");
+	assert_error(POLL1 "\t\tholding 1\n", "4:3: holding 1: name is required");
+	assert_error(POLL1 "\t\tholding 65536 name a\n",
+	    "4:11: address: expected a number 0..65535, found '65536'");
+	assert_error(POLL1 "\t\tholding 1 name a name b\n",
+	    "4:20: name is given twice (first at line 4)");
+	assert_error(POLL1 "\t\tholding 1 nme a\n",
+	    "4:13: expected count, name, type, unit, scale or end of line, found 'nme' (did you mean name?)");
+	assert_error(POLL1 "\t\tholding 1 name \"a b\"\n",
+	    "4:18: name \"a b\": letters, digits and _ - . / only");
+	assert_error(POLL1 "\t\tholding 1 name \"a[1]\"\n",
+	    "4:18: name \"a[1]\": letters, digits and _ - . / only");
+	assert_error(POLL1 "\t\tholding 1 name a type bool\n",
+	    "4:20: type bool: registers are uint16, int16, uint32, int32 or float32");
+	assert_error(POLL1 "\t\tcoil 1 name a type int16\n",
+	    "4:17: type int16: coils and discrete inputs are bool");
+	assert_error(POLL1 "\t\tholding 1 name a type int17\n",
+	    "4:25: expected bool, uint16, int16, uint32, int32 or float32, found 'int17' (did you mean int16?)");
+	assert_error(POLL1 "\t\tcoil 1 name a scale 2\n",
+	    "4:17: scale is for registers, not for coils");
+	assert_error(POLL1 "\t\tholding 1 name a unit \"deg C\"\n",
+	    "4:25: unit \"deg C\": printable ASCII without spaces only (a UCUM code: Cel, m3/h, %)");
+	assert_error(POLL1 "\t\tholding 1 count 126 name a\n",
+	    "4:3: holding 1: 126 values of uint16 span 126 registers, one read takes at most 125");
+	assert_error(POLL1 "\t\tinput 1 count 63 type float32 name a\n",
+	    "4:3: input 1: 63 values of float32 span 126 registers, one read takes at most 125");
+	assert_error(POLL1 "\t\tcoil 0 count 2001 name a\n",
+	    "4:16: count: expected a number 1..2000, found '2001'");
+	assert_error(POLL1 "\t\tcoil 0 count 500 name a\n\t\tinput 0 count 13 "
+	    "name b\n\t}\n", "3:2: poll " U("01") ": 513 values, more than 512: "
+	    "a poll is one event stanza; split it in several");
+	assert_error(POLL1 "\t\tholding 65535 count 2 name a\n",
+	    "4:3: holding 65535: 2 values run past address 65535");
+	assert_error(POLL1 "\t\tholding 1 name a\n\t\tcoil 1 name a\n",
+	    "5:10: name \"a\" is given twice for device " U("01"));
+	assert_error(POLL1 "\t\tholding 1 name a\n\t}\n\tpoll " U("01")
+	    " every 2s { coil 1 name a }\n",
+	    "6:71: name \"a\" is given twice for device " U("01"));
+	/* the same name on another device is another reading */
+	assert_error(XMPP_MIN POLL1 "\t\tholding 1 name a\n\t}\n\tdevice " U("02")
+	    " host h\n\tpoll " U("02") " every 2s { coil 1 name a }\n}\n", "");
+	static const char *const bad_scales[] = { "0", "-0.0", "1e3", "1.",
+	    "-", "1.2.3", "1234567890", "0.0000000001", "\"0.1\"" };
+	for (size_t i = 0; i < sizeof(bad_scales) / sizeof(bad_scales[0]); i++) {
+		char text[512], want[512];
+
+		snprintf(text, sizeof(text), POLL1
+		    "\t\tholding 1 name a scale %s\n", bad_scales[i]);
+		snprintf(want, sizeof(want), "4:26: scale: expected a decimal "
+		    "number other than 0, at most 9 digits (0.1, -2.5, 1000), "
+		    "found %s%s%s", bad_scales[i][0] == '"' ? "" : "'",
+		    bad_scales[i], bad_scales[i][0] == '"' ? "" : "'");
+		assert_error(text, want);
+	}
+}
+
+static void
+poll_limits(void **state)
+{
+	size_t len = 64 * 1024;
+	char *text = malloc(len), *p, got[512];
+
+	(void)state;
+	assert_non_null(text);
+	p = text + snprintf(text, len, XMPP_MIN MB_DEV);
+	for (int i = 0; i <= CONF_MAX_POLLS; i++)
+		p += snprintf(p, text + len - p,
+		    "\tpoll " U("01") " every 1s { coil %d name p%d }\n", i, i);
+	snprintf(p, text + len - p, "}\n");
+	parse_error(text, got, sizeof(got));
+	assert_string_equal(got, "41:2: adapter modbus: more than 32 polls");
+	strcpy(strrchr(text, '\t'), "}\n");
+	parse_error(text, got, sizeof(got));
+	assert_string_equal(got, "");
+
+	p = text + snprintf(text, len, XMPP_MIN POLL1);
+	for (int i = 0; i <= CONF_MAX_POINTS; i++)
+		p += snprintf(p, text + len - p, "\t\tcoil %d name p%d\n", i, i);
+	snprintf(p, text + len - p, "\t}\n}\n");
+	parse_error(text, got, sizeof(got));
+	assert_string_equal(got,
+	    "266:3: adapter modbus: more than 256 points in its polls");
+	*strrchr(text, '\t') = '\0';
+	strcpy(strrchr(text, '\t') - 1, "\t}\n}\n");
+	parse_error(text, got, sizeof(got));
+	assert_string_equal(got, "");
+	free(text);
+}
+
+static struct conf_point
+pt(unsigned table, unsigned address, unsigned count, unsigned type)
+{
+	struct conf_point p = { .table = table, .address = address,
+	    .count = count, .type = type };
+
+	return p;
+}
+
+/* The reads of n points, as "fc:address+quantity ...", and each point's read. */
+static void
+assert_merge(const struct conf_point *pts, int n, const char *want,
+    const int *want_of)
+{
+	struct conf_read r[CONF_MAX_POINTS];
+	int of[CONF_MAX_POINTS], nr = conf_poll_merge(pts, n, r, of);
+	char got[1024];
+	size_t len = 0;
+
+	got[0] = '\0';
+	for (int i = 0; i < nr; i++)
+		len += snprintf(got + len, sizeof(got) - len, "%s%u:%u+%u",
+		    i ? " " : "", r[i].table, r[i].address, r[i].quantity);
+	assert_string_equal(got, want);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(of[i], want_of[i]);
+}
+
+static void
+merge(void **state)
+{
+	(void)state;
+	/* contiguous */
+	assert_merge((struct conf_point[]){ pt(3, 0, 2, CONF_UINT16),
+	    pt(3, 2, 3, CONF_INT16) }, 2, "3:0+5", (int[]){ 0, 0 });
+	/* overlapping and inside, in any order */
+	assert_merge((struct conf_point[]){ pt(3, 14, 4, CONF_UINT16),
+	    pt(3, 10, 5, CONF_UINT16), pt(3, 12, 1, CONF_UINT32) }, 3,
+	    "3:10+8", (int[]){ 0, 0, 0 });
+	/* a gap is never read */
+	assert_merge((struct conf_point[]){ pt(3, 0, 1, CONF_UINT16),
+	    pt(3, 2, 1, CONF_UINT16) }, 2, "3:0+1 3:2+1", (int[]){ 0, 1 });
+	/* the same address in four tables: four reads, in function code order */
+	assert_merge((struct conf_point[]){ pt(4, 0, 1, CONF_UINT16),
+	    pt(3, 0, 1, CONF_UINT16), pt(2, 0, 1, CONF_BOOL),
+	    pt(1, 0, 1, CONF_BOOL) }, 4, "1:0+1 2:0+1 3:0+1 4:0+1",
+	    (int[]){ 3, 2, 1, 0 });
+	/* 125 registers at most: 125 merge, the 126th starts a read */
+	assert_merge((struct conf_point[]){ pt(3, 0, 100, CONF_UINT16),
+	    pt(3, 100, 25, CONF_UINT16), pt(3, 125, 1, CONF_UINT16) }, 3,
+	    "3:0+125 3:125+1", (int[]){ 0, 0, 1 });
+	/* a float32 that would cross the limit is read whole by the next read */
+	assert_merge((struct conf_point[]){ pt(4, 0, 124, CONF_UINT16),
+	    pt(4, 124, 1, CONF_FLOAT32) }, 2, "4:0+124 4:124+2",
+	    (int[]){ 0, 1 });
+	/* overlapping beyond the limit: the reads overlap, each point whole */
+	assert_merge((struct conf_point[]){ pt(3, 0, 100, CONF_UINT16),
+	    pt(3, 50, 100, CONF_UINT16) }, 2, "3:0+100 3:50+100",
+	    (int[]){ 0, 1 });
+	/* 2000 bits at most */
+	assert_merge((struct conf_point[]){ pt(1, 0, 1000, CONF_BOOL),
+	    pt(1, 1000, 1000, CONF_BOOL), pt(1, 2000, 1, CONF_BOOL),
+	    pt(2, 2001, 1, CONF_BOOL) }, 4, "1:0+2000 1:2000+1 2:2001+1",
+	    (int[]){ 0, 0, 1, 2 });
+	/* the top of the address space */
+	assert_merge((struct conf_point[]){ pt(3, 65534, 1, CONF_UINT32),
+	    pt(3, 65530, 4, CONF_UINT16) }, 2, "3:65530+6", (int[]){ 0, 0 });
+}
+
+/*
+ * Random points: each lies whole in its read, no read passes its limit,
+ * and every address a read asks for belongs to some point of its table.
+ */
+static void
+merge_random(void **state)
+{
+	struct conf_point pts[CONF_MAX_POINTS];
+	struct conf_read r[CONF_MAX_POINTS];
+	int of[CONF_MAX_POINTS];
+	uint32_t seed = 1;
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		int n = 1 + round % 40, nr;
+
+		for (int i = 0; i < n; i++) {
+			unsigned table, type, max;
+
+			seed = seed * 1103515245 + 12345;
+			table = 1 + (seed >> 16) % 4;
+			type = table <= 2 ? CONF_BOOL :
+			    CONF_UINT16 + (seed >> 8) % 5;
+			max = table <= 2 ? 2000 : type >= CONF_UINT32 ? 62 : 125;
+			seed = seed * 1103515245 + 12345;
+			pts[i] = pt(table, (seed >> 16) % 300,
+			    1 + (seed >> 4) % (round % 3 ? 8 : max), type);
+		}
+		nr = conf_poll_merge(pts, n, r, of);
+		assert_true(nr >= 1 && nr <= n);
+		for (int k = 0; k < nr; k++) {
+			assert_true(r[k].quantity <= (r[k].table <= 2 ? 2000 : 125));
+			for (unsigned a = r[k].address;
+			    a < (unsigned)r[k].address + r[k].quantity; a++) {
+				int covered = 0;
+
+				for (int i = 0; i < n && !covered; i++)
+					covered = pts[i].table == r[k].table &&
+					    a >= pts[i].address && a <
+					    pts[i].address + conf_point_span(&pts[i]);
+				assert_true(covered);
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			const struct conf_read *rd = &r[of[i]];
+
+			assert_int_equal(rd->table, pts[i].table);
+			assert_true(pts[i].address >= rd->address);
+			assert_true(pts[i].address + conf_point_span(&pts[i]) <=
+			    (unsigned)rd->address + rd->quantity);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -698,6 +1038,12 @@ main(void)
 		cmocka_unit_test(limits),
 		cmocka_unit_test(long_values),
 		cmocka_unit_test(load),
+		cmocka_unit_test(polls),
+		cmocka_unit_test(scales),
+		cmocka_unit_test(errors_poll),
+		cmocka_unit_test(poll_limits),
+		cmocka_unit_test(merge),
+		cmocka_unit_test(merge_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
