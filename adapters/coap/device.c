@@ -17,7 +17,11 @@
  * go upstream as events of the registration's flow, and when the device
  * has been silent for longer than the last notification's Max-Age (RFC
  * 7641 3.3.1) the registration is sent again, which renews it or, after a
- * restart of the device, makes it anew.
+ * restart of the device, makes it anew.  A device keeps one observation
+ * per client endpoint and resource (RFC 7641 4.1: a second registration
+ * replaces the first, whatever its token), and this side is one endpoint
+ * for every far observer: far observers of the same resource share one
+ * registration, its token, and each of its notifications.
  *
  * libcoap's block-wise mode stays off: blocks are relayed one by one (see
  * client.c).  Requests libcoap cannot parse (coap_pdu_parse checks option
@@ -56,6 +60,7 @@ struct dobs {
 	struct xgw_buf	 reg;		/* the registration as the device gets it */
 	uint64_t	 renew_at;
 	uint64_t	 seq;
+	int		 last;		/* the Observe value it has last been sent */
 };
 
 struct dreq {
@@ -168,14 +173,53 @@ dreq_find(const struct device *d, const uint8_t *t, size_t n)
 	return NULL;
 }
 
+/* Known to device d by token t; far observers may share one. */
+static int
+dobs_is(const struct dobs *o, const struct device *d, const uint8_t *t,
+    size_t n)
+{
+	return o->used && o->dev == d && tok_eq(&o->tok, t, n);
+}
+
 static struct dobs *
 dobs_find(const struct device *d, const uint8_t *t, size_t n)
 {
 	for (int i = 0; i < DOBS_MAX; i++)
-		if (dobss[i].used && dobss[i].dev == d &&
-		    tok_eq(&dobss[i].tok, t, n))
+		if (dobs_is(&dobss[i], d, t, n))
 			return &dobss[i];
 	return NULL;
+}
+
+/* The same options and payload after the token: the same resource. */
+static int
+same_request(const struct xgw_buf *a, const struct xgw_buf *b)
+{
+	size_t ha = 4 + (a->data[0] & 0x0f), hb = 4 + (b->data[0] & 0x0f);
+
+	return a->len - ha == b->len - hb &&
+	    memcmp(a->data + ha, b->data + hb, a->len - ha) == 0;
+}
+
+/* Any far observer's observation of the resource reg asks for. */
+static struct dobs *
+dobs_same(const struct device *d, const struct xgw_buf *reg)
+{
+	for (int i = 0; i < DOBS_MAX; i++)
+		if (dobss[i].used && dobss[i].dev == d &&
+		    same_request(&dobss[i].reg, reg))
+			return &dobss[i];
+	return NULL;
+}
+
+/* Another far observer shares o's registration at the device. */
+static int
+dobs_shared(const struct dobs *o)
+{
+	for (int i = 0; i < DOBS_MAX; i++)
+		if (&dobss[i] != o && dobs_is(&dobss[i], o->dev, o->tok.b,
+		    o->tok.len))
+			return 1;
+	return 0;
 }
 
 static struct dobs *
@@ -202,15 +246,23 @@ dreq_free(struct dreq *q)
 	memset(q, 0, sizeof(*q));
 }
 
-/* The token the device sees: the far client's unless a waiting request has it. */
+/*
+ * The token the device sees: that of the observation the request renews,
+ * joins or ends; else the far client's, unless a waiting request or an
+ * observation has it.  One of several observers that leaves gets a token
+ * of its own: its Observe 1 must not end the others' registration, and
+ * with a token the device does not know it is a plain GET (RFC 7641 3.6).
+ */
 static int
-device_token(struct device *d, const struct xgw_meta *m, int observe,
-    struct tok *t)
+device_token(struct device *d, const struct xgw_meta *m,
+    const struct xgw_buf *b, int observe, struct tok *t)
 {
 	struct dobs *o = observe >= 0 ? dobs_of(d, m->src, m->flow) : NULL;
 
-	if (o != NULL) {
-		*t = o->tok;	/* the same observation, as the device knows it */
+	if (o == NULL && observe == 0)
+		o = dobs_same(d, b);
+	if (o != NULL && (observe != 1 || !dobs_shared(o))) {
+		*t = o->tok;	/* the observation, as the device knows it */
 		return 0;
 	}
 	for (int i = 0; i < TOKEN_TRIES; i++) {
@@ -335,7 +387,7 @@ device_request(const struct xgw_meta *m, xmpp_stanza_t *el)
 	con = MSG_TYPE(b.data) == T_CON;
 	if (d == NULL)
 		why = "no such device here";
-	else if (device_token(d, m, msg_observe(el), &t) == -1)
+	else if (device_token(d, m, &b, msg_observe(el), &t) == -1)
 		why = "no free token at the device";
 	else if ((q = dreq_new(d, m, &b, msg_observe(el), &t)) == NULL)
 		why = "too many requests waiting";
@@ -418,7 +470,7 @@ renew_at(const coap_pdu_t *pdu)
 
 /* A registration the device accepted: its observation, kept until it ends. */
 static void
-observe_start(struct dreq *q, const coap_pdu_t *pdu)
+observe_start(struct dreq *q, const coap_pdu_t *pdu, int observe)
 {
 	struct dobs *o = dobs_of(q->dev, q->m.src, q->m.flow);
 
@@ -440,6 +492,7 @@ observe_start(struct dreq *q, const coap_pdu_t *pdu)
 	o->reg = q->reg;
 	q->reg = (struct xgw_buf){ 0 };
 	o->renew_at = renew_at(pdu);
+	o->last = observe;
 }
 
 static void
@@ -456,7 +509,7 @@ answer(struct dreq *q, struct xgw_buf *b, const coap_pdu_t *pdu)
 		return;
 	}
 	if (q->observe == 0 && msg_class(el) == 2 && msg_observe(el) >= 0)
-		observe_start(q, pdu);
+		observe_start(q, pdu, msg_observe(el));
 	else if (q->observe >= 0 &&
 	    (o = dobs_of(q->dev, q->m.src, q->m.flow)) != NULL)
 		dobs_free(o);	/* deregistered, or refused */
@@ -475,6 +528,14 @@ notify(struct dobs *o, struct xgw_buf *b, const coap_pdu_t *pdu)
 	    (el = msg_decode(b->data, b->len, XGW_EVENT, "notification")) ==
 	    NULL)
 		return;
+	/* a renewal's answer, or another observer's: this one has it already */
+	if (msg_class(el) == 2 && msg_observe(el) >= 0 &&
+	    msg_observe(el) == o->last) {
+		o->renew_at = renew_at(pdu);
+		xmpp_stanza_release(el);
+		return;
+	}
+	o->last = msg_observe(el);
 	memset(&rq, 0, sizeof(rq));
 	memcpy(rq.src, o->src, sizeof(rq.src));
 	memcpy(rq.dst, o->dev->conf->uuid, sizeof(rq.dst));
@@ -488,6 +549,34 @@ notify(struct dobs *o, struct xgw_buf *b, const coap_pdu_t *pdu)
 	xmpp_stanza_release(el);
 }
 
+/*
+ * Every far observer sharing the device's token gets the message, but
+ * the one whose registration it answers: a registration's answer is the
+ * resource's current state, a notification for the others too.
+ */
+static int
+notify_all(const struct device *d, const coap_bin_const_t *t,
+    const struct xgw_buf *b, const coap_pdu_t *pdu, const struct dreq *q)
+{
+	struct xgw_err e;
+	int n = 0;
+
+	for (int i = 0; i < DOBS_MAX; i++) {
+		struct dobs *o = &dobss[i];
+		struct xgw_buf copy = { 0 };
+
+		if (!dobs_is(o, d, t->s, t->length) || (q != NULL &&
+		    o->flow == q->m.flow && strcmp(o->src, q->m.src) == 0))
+			continue;
+		if (xgw_buf_put(&copy, b->data, b->len, &e) == -1)
+			fatalx("out of memory");
+		notify(o, &copy, pdu);
+		xgw_buf_free(&copy);
+		n++;
+	}
+	return n;
+}
+
 static coap_response_t
 on_response(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd,
     const coap_mid_t mid)
@@ -496,7 +585,6 @@ on_response(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd,
 	coap_bin_const_t t = coap_pdu_get_token(rcvd);
 	struct xgw_buf b = { 0 };
 	struct dreq *q;
-	struct dobs *o;
 	int known = 1;
 
 	(void)sent;
@@ -513,13 +601,13 @@ on_response(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd,
 			    CODE(5, 2));
 			dreq_free(q);
 		}
-	} else if (q != NULL) {
-		answer(q, &b, rcvd);
-		dreq_free(q);
-	} else if ((o = dobs_find(d, t.s, t.length)) != NULL)
-		notify(o, &b, rcvd);
-	else
-		known = 0;
+	} else {
+		known = notify_all(d, &t, &b, rcvd, q) > 0 || q != NULL;
+		if (q != NULL) {
+			answer(q, &b, rcvd);
+			dreq_free(q);
+		}
+	}
 	xgw_buf_free(&b);
 	stats_changed();
 	/* RFC 7641 3.6: an unknown notification is rejected, which ends it */
@@ -581,7 +669,10 @@ renew(struct dobs *o, uint64_t now)
 	log_info("coap device %s flow=%llu: no notification within Max-Age; "
 	    "registering again", o->dev->conf->uuid, (unsigned long long)o->flow);
 	cnt.renewals++;
-	o->renew_at = now + MAX_AGE_S * 1000;
+	/* one renewal for every far observer of the registration */
+	for (int i = 0; i < DOBS_MAX; i++)
+		if (dobs_is(&dobss[i], o->dev, o->tok.b, o->tok.len))
+			dobss[i].renew_at = now + MAX_AGE_S * 1000;
 	if (msg_patch(&o->reg, -1, coap_new_message_id(o->dev->session),
 	    NULL) == -1 || device_send(o->dev, &o->reg) == -1)
 		log_warnx("coap device %s flow=%llu: renewal not sent",

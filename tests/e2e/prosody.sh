@@ -137,6 +137,8 @@ run_as_root = true
 data_path = "$dir/data"
 log = { debug = "$log" }
 interfaces = { "127.0.0.1" }
+-- Nagle's algorithm against delayed ACKs holds every small stanza ~40 ms
+network_settings = { nagle = false }
 c2s_ports = { $starttls }
 $direct_line
 component_ports = { $component }
