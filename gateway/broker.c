@@ -973,9 +973,9 @@ relay_pdu(struct broker *b, xmpp_stanza_t *msg, const char *gw,
 		    "endpoint", m.dst);
 		return;
 	}
-	if ((rc = registry_flow_get(b->reg, m.flow, &f)) != 1) {
+	if ((rc = registry_flow_get(b->reg, m.route, &f)) != 1) {
 		refuse(b, msg, C_POLICY_VIOLATION, "flow %llu: %s",
-		    (unsigned long long)m.flow, rc == 0 ? "no such flow" :
+		    (unsigned long long)m.route, rc == 0 ? "no such flow" :
 		    registry_error(b->reg));
 		return;
 	}

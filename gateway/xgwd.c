@@ -191,14 +191,31 @@ send_to_link(struct xgwd *x, const char *to, xmpp_stanza_t *payload)
 	return rc;
 }
 
+/* An outbound request's entry: our adapters' flows and seqs are unique here. */
 static struct pending *
-pending_find(struct pending *tab, const char *from, uint64_t flow,
-    uint64_t seq)
+pending_find(struct pending *tab, uint64_t flow, uint64_t seq)
 {
 	for (int i = 0; i < MAX_PENDING; i++)
-		if (tab[i].used && tab[i].flow == flow && tab[i].seq == seq &&
-		    (from == NULL || strcmp(tab[i].from, from) == 0))
+		if (tab[i].used && tab[i].flow == flow && tab[i].seq == seq)
 			return &tab[i];
+	return NULL;
+}
+
+/*
+ * The request from afar a local answer belongs to: flows and sequence
+ * numbers are the asking adapter's, so two gateways' may coincide; the
+ * answer goes to whoever asked, its dst.
+ */
+static struct pending *
+pending_answered(struct xgwd *x, const struct xgw_meta *m)
+{
+	for (int i = 0; i < MAX_PENDING; i++) {
+		struct pending *pd = &x->in[i];
+
+		if (pd->used && pd->flow == m->flow && pd->seq == m->seq &&
+		    strcmp(pd->src, m->dst) == 0)
+			return pd;
+	}
 	return NULL;
 }
 
@@ -490,7 +507,6 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 	struct xgw_meta m;
 	struct xgw_err e;
 	struct pending *pd;
-	uint64_t link_flow;
 
 	x->c.from_adapters++;
 	if ((env = xmpp_stanza_new_from_string(x->ctx,
@@ -529,7 +545,6 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 		xmpp_stanza_release(env);
 		return;
 	}
-	link_flow = m.flow;
 	if (x->broker_mode && m.dir != XGW_RESPONSE) {
 		const struct xgw_proto *pp = xgw_element_protocol(el);
 		struct bflow *bf = pp != NULL ? flow_for(x, &m, pp->name) : NULL;
@@ -542,8 +557,9 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 			xmpp_stanza_release(env);
 			return;
 		}
-		link_flow = bf->id;
-		xgw_set_uint(env, "flow", link_flow);
+		/* the adapter's own flow stays: its answers and events find it */
+		m.route = bf->id;
+		xgw_set_uint(env, "route", m.route);
 		/* readings name no subscriber: the flow does */
 		if (m.dst[0] == '\0') {
 			memcpy(m.dst, bf->dst, sizeof(m.dst));
@@ -560,13 +576,12 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 			fail_request(x, ap, &m, "link-down");
 			break;
 		}
-		if ((pd = pending_add(x->out, link_flow, m.seq,
+		if ((pd = pending_add(x->out, m.flow, m.seq,
 		    ap->conf->timeout_ms + 1000)) == NULL) {
 			fail_request(x, ap, &m, "busy");
 			break;
 		}
 		pd->adapter = ap->id;
-		pd->adapter_flow = m.flow;
 		if (send_to_link(x, x->conf->xmpp.broker, env) == -1) {
 			pd->used = 0;
 			fail_request(x, ap, &m, "link-down");
@@ -574,12 +589,14 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 		break;
 	case XGW_RESPONSE:
 		/* the answer of a local device to a request from afar */
-		if ((pd = pending_find(x->in, NULL, m.flow, m.seq)) == NULL) {
+		if ((pd = pending_answered(x, &m)) == NULL) {
 			log_warnx("adapter=%s flow=%llu seq=%llu: response to "
 			    "no pending request; dropped", ap->conf->proto,
 			    (unsigned long long)m.flow, (unsigned long long)m.seq);
 			break;
 		}
+		if (pd->route != 0)
+			xgw_set_uint(env, "route", pd->route);
 		send_to_link(x, pd->from, env);
 		pd->used = 0;
 		break;
@@ -863,14 +880,13 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 		if ((pd = pending_add(x->in, m.flow, m.seq, 60000)) == NULL)
 			break;
 		snprintf(pd->from, sizeof(pd->from), "%s", from);
+		memcpy(pd->src, m.src, sizeof(pd->src));
+		pd->route = m.route;
 		send_to_adapter(x, ap, env, &m);
 		break;
 	case XGW_RESPONSE:
-		if ((pd = pending_find(x->out, NULL, m.flow, m.seq)) == NULL)
+		if ((pd = pending_find(x->out, m.flow, m.seq)) == NULL)
 			break;
-		/* the adapter knows its request by its own flow */
-		m.flow = pd->adapter_flow;
-		xgw_set_uint(env, "flow", m.flow);
 		if (pd->adapter < x->nadapters)
 			send_to_adapter(x, &x->adapters[pd->adapter], env, &m);
 		pd->used = 0;

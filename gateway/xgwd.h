@@ -74,10 +74,11 @@ struct ctl_client {
 
 /* A request in flight: who asked, so that the answer finds its way back. */
 struct pending {
-	uint64_t	 flow, seq;	/* as on the link (the broker's flow id) */
-	uint64_t	 adapter_flow;	/* outbound: the flow the adapter used */
+	uint64_t	 flow, seq;
+	uint64_t	 route;		/* inbound: the broker's flow it came on */
 	int		 adapter;	/* outbound: the adapter that asked */
 	char		 from[256];	/* inbound: the JID that asked */
+	char		 src[46];	/* inbound: the endpoint that asked */
 	uint64_t	 expires_ms;
 	int		 used;
 };

@@ -646,6 +646,7 @@ xgw_envelope(xmpp_ctx_t *ctx, const struct xgw_meta *m, xmpp_stanza_t *proto)
 	if ((m->src[0] != '\0' && xgw_set_str(env, "src", m->src) == -1) ||
 	    (m->dst[0] != '\0' && xgw_set_str(env, "dst", m->dst) == -1) ||
 	    xgw_set_uint(env, "flow", m->flow) == -1 ||
+	    (m->route != 0 && xgw_set_uint(env, "route", m->route) == -1) ||
 	    xgw_set_uint(env, "seq", m->seq) == -1 ||
 	    xgw_set_str(env, "dir", xgw_dir_name(m->dir)) == -1 ||
 	    xmpp_stanza_add_child(env, proto) != XMPP_EOK) {
@@ -689,6 +690,7 @@ xgw_envelope_parse(xmpp_stanza_t *env, struct xgw_meta *m,
 	if (get_uuid(env, "src", m->src, err) == -1 ||
 	    get_uuid(env, "dst", m->dst, err) == -1 ||
 	    xgw_get_uint(env, "flow", UINT64_MAX, &m->flow, err) == -1 ||
+	    xgw_get_uint_opt(env, "route", UINT64_MAX, 0, &m->route, err) == -1 ||
 	    xgw_get_uint(env, "seq", UINT64_MAX, &m->seq, err) == -1)
 		return -1;
 	if ((dir = xmpp_stanza_get_attribute(env, "dir")) == NULL ||

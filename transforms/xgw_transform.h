@@ -87,13 +87,14 @@ const struct xgw_proto	*xgw_element_protocol(xmpp_stanza_t *el);
 const struct xgw_proto	*xgw_proto_by_port(uint16_t port, int stream);
 extern const struct xgw_proto *const xgw_protos[];
 
-/* The envelope: <pdu xmlns="urn:xgw:1" src= dst= flow= seq= dir=>proto</pdu> */
+/* The envelope: <pdu xmlns="urn:xgw:1" src= dst= flow= seq= dir= [route=]>proto</pdu> */
 struct xgw_meta {
 	char		 src[46];	/* urn:uuid:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
 	char		 dst[46];
-	uint64_t	 flow;
+	uint64_t	 flow;		/* the exchange, as the adapter that began it knows it */
 	uint64_t	 seq;
 	enum xgw_dir	 dir;
+	uint64_t	 route;		/* the broker's flow that carries it; 0: none */
 };
 
 xmpp_stanza_t	*xgw_envelope(xmpp_ctx_t *, const struct xgw_meta *,

@@ -191,25 +191,25 @@ alice send <iq type="get" id="m3" to="$C"><query xmlns="urn:xgw:broker:1" endpoi
 alice expect id="m3" && type="result" && boiler-temp
 
 # relay on flow 5: request, response, acks back to the sender
-g1 send <message to="$C" type="normal"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" seq="1" dir="request"><modbus xmlns="urn:xgw:modbus:1" transaction="1" unit="1"/></pdu></message>
+g1 send <message to="$C" type="normal"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="1" dir="request"><modbus xmlns="urn:xgw:modbus:1" transaction="1" unit="1"/></pdu></message>
 g2 expect <pdu && from="$N1@$C" && seq="1" && dir="request"
-g2 send <message to="$N1@$C" type="normal"><pdu xmlns="urn:xgw:1" src="$E2" dst="$E1" flow="5" seq="1" dir="response"><modbus xmlns="urn:xgw:modbus:1" transaction="1" unit="1"/></pdu></message>
+g2 send <message to="$N1@$C" type="normal"><pdu xmlns="urn:xgw:1" src="$E2" dst="$E1" flow="5" route="5" seq="1" dir="response"><modbus xmlns="urn:xgw:modbus:1" transaction="1" unit="1"/></pdu></message>
 g1 expect <pdu && from="$N2@$C" && dir="response"
 g2 send <message to="$N1@$C"><ack xmlns="urn:xgw:1" seq="1"/></message>
 g1 expect <ack && from="$N2@$C" && seq="1"
 
 # refused: with the right condition, and nothing reaches the other side
-g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="6" seq="2" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
+g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="6" route="6" seq="2" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 g1 expect type="error" && <policy-violation && flow 6: no such flow
-g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" seq="3" dir="event"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
+g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="3" dir="event"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 g1 expect type="error" && <policy-violation && carries requests, not events
-g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" seq="4" dir="request"><coap xmlns="urn:xgw:coap:1"/></pdu></message>
+g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="4" dir="request"><coap xmlns="urn:xgw:coap:1"/></pdu></message>
 g1 expect type="error" && <policy-violation && carries modbus, not coap
-g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E2" dst="$E1" flow="5" seq="5" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
+g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E2" dst="$E1" flow="5" route="5" seq="5" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 g1 expect type="error" && <not-authorized && is not an endpoint of gateway $G1
-g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="urn:uuid:aaaaaaaa-0000-4000-8000-0000000000ff" flow="5" seq="6" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
+g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="urn:uuid:aaaaaaaa-0000-4000-8000-0000000000ff" flow="5" route="5" seq="6" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 g1 expect type="error" && <item-not-found && is not a registered endpoint
-alice send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" seq="7" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
+alice send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="7" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 alice expect type="error" && <not-authorized && is not a registered gateway
 bob send <message to="$N2@$C"><ack xmlns="urn:xgw:1" seq="9"/></message>
 bob expect type="error" && <policy-violation && no active flow joins
@@ -224,7 +224,7 @@ alice send <iq type="set" id="f1" to="$C"><flow xmlns="urn:xgw:broker:1" action=
 alice expect id="f1" && type="result" && id="7" && state="active"
 bob expect <flows && id="7" && role="from-adapter" && state="active"
 g1 expect <flows && id="7" && role="to-endpoint" && state="active"
-bob send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="7" seq="1" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
+bob send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="7" route="7" seq="1" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
 g1 expect <pdu && flow="7" && from="33333333333343338333333333333333@$C"
 g1 send <message to="33333333333343338333333333333333@$C"><ack xmlns="urn:xgw:1" seq="1"/></message>
 bob expect <ack && seq="1" && from="$N1@$C"
@@ -232,7 +232,7 @@ alice send <iq type="set" id="f2" to="$C"><flow xmlns="urn:xgw:broker:1" action=
 alice expect id="f2" && type="result" && state="inactive"
 bob expect <flows && id="7" && state="inactive"
 g1 expect <flows && id="7" && state="inactive"
-bob send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="7" seq="2" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
+bob send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="7" route="7" seq="2" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
 bob expect type="error" && <policy-violation && flow 7 is not active
 alice send <iq type="set" id="f3" to="$C"><flow xmlns="urn:xgw:broker:1" action="deactivate" id="99"/></iq>
 alice expect id="f3" && type="error" && <item-not-found
@@ -266,11 +266,11 @@ exec kill $(cat "$t/broker.pid") && until grep -q stopped $t/broker.log; do slee
 exec $broker -v -k $t/secret -p $XMPP_COMPONENT_PORT -d $t/registry.db -f $t/flows -c $XMPP_CCERT_DOMAIN -x $pki >>$t/broker.log 2>&1 & echo \$! >$t/broker.pid; sleep 1
 g1x send <iq type="get" id="m1" to="$C"><query xmlns="urn:xgw:broker:1" endpoint="$E2"/></iq>
 g1x expect id="m1" && type="result" && boiler-temp
-g1x send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" seq="1" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
+g1x send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="1" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 g2x expect <pdu && flow="5"
-bobx send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="8" seq="1" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
+bobx send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="8" route="8" seq="1" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
 g1x expect <pdu && flow="8"
-bobx send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="7" seq="2" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
+bobx send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E3" dst="$E1" flow="7" route="7" seq="2" dir="event"><mqtt xmlns="urn:xgw:mqtt:1"/></pdu></message>
 bobx expect type="error" && flow 7 is not active
 EOF
 run restart
@@ -285,7 +285,7 @@ login g1 $(cert $G1)
 login g2 $(cert $G2)
 g2 send <iq type="set" id="r2" to="$C"><register xmlns="urn:xgw:broker:1" gateway="$G2"><endpoint uuid="$E2" protocol="modbus"/></register></iq>
 g2 expect id="r2" && type="result" && <flow id="5"
-g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" seq="1" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
+g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="1" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 g2 expect <pdu && flow="5"
 EOF
 run reconnect

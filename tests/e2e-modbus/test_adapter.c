@@ -112,7 +112,7 @@ element(void)
 static int
 request(uint64_t seq, unsigned timeout_ms, void *cookie)
 {
-	struct xgw_meta m = { GW, DEV, 7, seq, XGW_REQUEST };
+	struct xgw_meta m = { GW, DEV, 7, seq, XGW_REQUEST, 0 };
 	xmpp_stanza_t *el = element();
 	int rc = adapter_send(ad, &m, el, timeout_ms, cookie);
 

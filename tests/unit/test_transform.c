@@ -134,7 +134,7 @@ envelope(void **state)
 {
 	struct xgw_meta m = {
 		"urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e",
-		"urn:uuid:7c9e6679-7425-40de-944b-e07fc1f90ae7", 3, 42, XGW_RESPONSE
+		"urn:uuid:7c9e6679-7425-40de-944b-e07fc1f90ae7", 3, 42, XGW_RESPONSE, 7
 	}, back;
 	xmpp_stanza_t *env, *proto, *p2;
 	struct xgw_err e;
@@ -148,6 +148,10 @@ envelope(void **state)
 	assert_string_equal(back.src, m.src);
 	assert_string_equal(back.dst, m.dst);
 	assert_true(back.flow == 3 && back.seq == 42 && back.dir == XGW_RESPONSE);
+	assert_true(back.route == 7);
+	xmpp_stanza_del_attribute(env, "route");
+	assert_int_equal(xgw_envelope_parse(env, &back, &p2, &e), 0);
+	assert_true(back.route == 0);
 	assert_string_equal(xmpp_stanza_get_name(p2), "modbus");
 	xgw_set_str(env, "src", "urn:uuid:0F8FAD5B-D9CB-469F-A165-70867728950E");
 	assert_int_equal(xgw_envelope_parse(env, &back, &p2, &e), -1);
