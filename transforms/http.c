@@ -491,7 +491,7 @@ field_line(struct walk *w, size_t len, int trailer, struct xgw_err *err)
 static int
 fields(struct walk *w, int trailer, struct xgw_err *err)
 {
-	size_t start = w->off, len, next;
+	size_t start = w->off, len = 0, next = 0;
 	int rc, count = 0;
 
 	for (;;) {

@@ -379,8 +379,8 @@ rd_text(struct dc *d, xmpp_stanza_t *el, const char *attr, const uint8_t **s,
 static int
 rd_bin(struct dc *d, xmpp_stanza_t *el, const char *name)
 {
-	const uint8_t *s;
-	size_t len;
+	const uint8_t *s = NULL;
+	size_t len = 0;
 
 	if (rd_str(d, name, 0, &s, &len) == -1)
 		return -1;

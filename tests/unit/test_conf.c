@@ -84,9 +84,14 @@ parse(const char *text)
 static char *
 print(const struct xgw_conf *c)
 {
-	char *text = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&text, &n);
+	/* static: gcc -O3 thinks the stream outlives a local it points to */
+	static char *text;
+	static size_t n;
+	FILE *f;
+
+	text = NULL;
+	n = 0;
+	f = open_memstream(&text, &n);
 
 	assert_non_null(f);
 	conf_print(c, f);

@@ -1,0 +1,106 @@
+/* The transaction, the clock and the report shared by the load generators. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "bench.h"
+
+/* plcsim's holding registers: address * 7 + 1 */
+#define PLC_REG(a)	((uint16_t)((a) * 7 + 1))
+
+static size_t
+mbap(uint8_t *adu, uint16_t tid, uint8_t unit, size_t pdulen)
+{
+	adu[0] = tid >> 8;
+	adu[1] = tid & 0xff;
+	adu[2] = adu[3] = 0;
+	adu[4] = (pdulen + 1) >> 8;
+	adu[5] = (pdulen + 1) & 0xff;
+	adu[6] = unit;
+	return 7 + pdulen;
+}
+
+size_t
+bench_request(uint8_t *adu, uint16_t tid, uint8_t unit, uint16_t addr,
+    uint16_t qty)
+{
+	adu[7] = 3;
+	adu[8] = addr >> 8;
+	adu[9] = addr & 0xff;
+	adu[10] = qty >> 8;
+	adu[11] = qty & 0xff;
+	return mbap(adu, tid, unit, 5);
+}
+
+/* qty at most 125 (the protocol's bound), so the answer fits 260 bytes */
+size_t
+bench_response(uint8_t *adu, uint16_t tid, uint8_t unit, uint16_t addr,
+    uint16_t qty)
+{
+	adu[7] = 3;
+	adu[8] = (uint8_t)(2 * qty);
+	for (unsigned i = 0; i < qty; i++) {
+		uint16_t v = PLC_REG(addr + i);
+
+		adu[9 + 2 * i] = v >> 8;
+		adu[10 + 2 * i] = v & 0xff;
+	}
+	return mbap(adu, tid, unit, 2 + 2 * (size_t)qty);
+}
+
+uint64_t
+bench_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+unsigned long
+bench_number(const char *opt, const char *s, unsigned long lo,
+    unsigned long hi)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "-%s %s: expected a number from %lu to %lu\n",
+		    opt, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The nearest-rank percentile of a sorted array. */
+static uint32_t
+pct(const uint32_t *us, size_t n, unsigned p)
+{
+	size_t rank = (n * p + 99) / 100;
+
+	return us[rank > 0 ? rank - 1 : 0];
+}
+
+void
+bench_report(uint32_t *us, size_t n, uint64_t elapsed_us,
+    unsigned long errors)
+{
+	double secs = (double)elapsed_us / 1e6;
+
+	qsort(us, n, sizeof(*us), cmp_u32);
+	printf("transactions=%zu seconds=%.3f tps=%.1f p50_us=%u p99_us=%u "
+	    "errors=%lu\n", n, secs, secs > 0 ? (double)n / secs : 0.0,
+	    n ? pct(us, n, 50) : 0, n ? pct(us, n, 99) : 0, errors);
+	fflush(stdout);
+}

@@ -1,0 +1,28 @@
+/*
+ * What the load generators of modbus_path.sh share: the one Modbus
+ * transaction every run repeats (read holding registers, answered by
+ * plcsim's pattern), the clock, and the figures each run prints.
+ */
+#ifndef XGW_BENCH_H
+#define XGW_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BENCH_MAX_CLIENTS	256
+#define BENCH_MAX_COUNT		10000000	/* transactions of one run */
+
+/* fc 3 at addr for qty registers: the request and plcsim's answer; length returned */
+size_t		 bench_request(uint8_t *adu, uint16_t tid, uint8_t unit,
+		    uint16_t addr, uint16_t qty);
+size_t		 bench_response(uint8_t *adu, uint16_t tid, uint8_t unit,
+		    uint16_t addr, uint16_t qty);
+uint64_t	 bench_now_us(void);
+/* Parses a decimal option within lo..hi or exits with a message. */
+unsigned long	 bench_number(const char *opt, const char *s, unsigned long lo,
+		    unsigned long hi);
+/* One line: transactions=N seconds=S tps=T p50_us=A p99_us=B errors=E; sorts us. */
+void		 bench_report(uint32_t *us, size_t n, uint64_t elapsed_us,
+		    unsigned long errors);
+
+#endif

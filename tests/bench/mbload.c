@@ -1,0 +1,231 @@
+/*
+ * mbload: closed-loop Modbus/TCP load, CLIENTS connections each with one
+ * request in flight (read holding registers), COUNT transactions in all
+ * after WARMUP unmeasured ones.  Every answer is checked against plcsim's
+ * register pattern; an exception or a wrong answer is an error.
+ *
+ *   mbload -p PORT -c CLIENTS -n COUNT [-w WARMUP] [-u UNITS] [-q QTY] [-t SECS]
+ *
+ * Client i asks unit 1 + i % UNITS (default 1).  Prints one line (see
+ * bench_report); exit 1 when the run could not finish within SECS.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define ADU_MAX	260
+
+struct client {
+	int		 fd;
+	uint8_t		 unit;
+	uint16_t	 tid;
+	int		 busy;
+	uint64_t	 sent_us;
+	size_t		 nin;
+	uint8_t		 in[ADU_MAX];
+};
+
+struct run {
+	struct client	*c;
+	unsigned	 nclients;
+	uint16_t	 qty;
+	size_t		 issued, done, count;
+	uint32_t	*lat;		/* NULL: not measured */
+	unsigned long	 errors;
+	uint64_t	 deadline_us;
+};
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("mbload: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static void
+dial(struct client *c, uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons(port) };
+	int one = 1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		die("socket: %s", strerror(errno));
+	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		die("connect 127.0.0.1 port %u: %s", port, strerror(errno));
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == -1 || fcntl(c->fd, F_SETFL, O_NONBLOCK) == -1)
+		die("socket options: %s", strerror(errno));
+}
+
+static void
+issue(struct run *r, struct client *c)
+{
+	uint8_t adu[ADU_MAX];
+	size_t n = bench_request(adu, ++c->tid, c->unit, 0, r->qty);
+
+	c->busy = 1;
+	c->sent_us = bench_now_us();
+	/* 12 bytes into an empty socket buffer: anything short is a fault */
+	if (send(c->fd, adu, n, MSG_NOSIGNAL) != (ssize_t)n)
+		die("send: %s", errno ? strerror(errno) : "short write");
+	r->issued++;
+}
+
+static void
+answered(struct run *r, struct client *c, size_t len)
+{
+	uint8_t want[ADU_MAX];
+	size_t n = bench_response(want, c->tid, c->unit, 0, r->qty);
+
+	if (!c->busy)
+		die("an answer nobody asked for (unit %u)", c->unit);
+	if (len != n || memcmp(c->in, want, n) != 0) {
+		if (r->errors++ == 0)
+			fprintf(stderr, "mbload: unit %u: unexpected answer "
+			    "(fc %02x, first byte %02x)\n", c->unit, c->in[7],
+			    len > 8 ? c->in[8] : 0);
+	}
+	if (r->lat != NULL)
+		r->lat[r->done] = (uint32_t)(bench_now_us() - c->sent_us);
+	r->done++;
+	c->busy = 0;
+	if (r->issued < r->count)
+		issue(r, c);
+}
+
+/* Reads what c has; each whole ADU completes its transaction. */
+static void
+readable(struct run *r, struct client *c)
+{
+	ssize_t got = read(c->fd, c->in + c->nin, sizeof(c->in) - c->nin);
+	size_t len;
+
+	if (got == 0)
+		die("unit %u: the server closed the connection", c->unit);
+	if (got == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		die("read: %s", strerror(errno));
+	}
+	c->nin += (size_t)got;
+	while (c->nin >= 7) {
+		len = 6 + (size_t)(c->in[4] << 8 | c->in[5]);
+		if (len < 8 || len > ADU_MAX)
+			die("unit %u: not an MBAP header (length %zu)",
+			    c->unit, len);
+		if (c->nin < len)
+			return;
+		answered(r, c, len);
+		memmove(c->in, c->in + len, c->nin - len);
+		c->nin -= len;
+	}
+}
+
+static void
+run(struct run *r, size_t count, uint32_t *lat)
+{
+	struct pollfd pfd[BENCH_MAX_CLIENTS];
+
+	r->count = count;
+	r->issued = r->done = 0;
+	r->lat = lat;
+	for (unsigned i = 0; i < r->nclients && r->issued < count; i++)
+		issue(r, &r->c[i]);
+	while (r->done < count) {
+		if (bench_now_us() > r->deadline_us)
+			die("%zu of %zu transactions unanswered at the deadline",
+			    count - r->done, count);
+		for (unsigned i = 0; i < r->nclients; i++)
+			pfd[i] = (struct pollfd){ r->c[i].fd, POLLIN, 0 };
+		if (poll(pfd, r->nclients, 1000) == -1 && errno != EINTR)
+			die("poll: %s", strerror(errno));
+		for (unsigned i = 0; i < r->nclients; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				readable(r, &r->c[i]);
+	}
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: mbload -p port -c clients -n count "
+	    "[-w warmup] [-u units] [-q qty] [-t secs]\n");
+	exit(2);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct run r = { .qty = 10 };
+	unsigned long port = 0, count = 0, warmup = 0, units = 1, secs = 300;
+	uint32_t *lat;
+	uint64_t t0;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:n:p:q:t:u:w:")) != -1) {
+		switch (ch) {
+		case 'c':
+			r.nclients = bench_number("c", optarg, 1, BENCH_MAX_CLIENTS);
+			break;
+		case 'n':
+			count = bench_number("n", optarg, 1, BENCH_MAX_COUNT);
+			break;
+		case 'p':
+			port = bench_number("p", optarg, 1, 65535);
+			break;
+		case 'q':
+			r.qty = bench_number("q", optarg, 1, 125);
+			break;
+		case 't':
+			secs = bench_number("t", optarg, 1, 3600);
+			break;
+		case 'u':
+			units = bench_number("u", optarg, 1, 247);
+			break;
+		case 'w':
+			warmup = bench_number("w", optarg, 0, BENCH_MAX_COUNT);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (port == 0 || count == 0 || r.nclients == 0 || argc != optind)
+		usage();
+	if ((r.c = calloc(r.nclients, sizeof(*r.c))) == NULL ||
+	    (lat = calloc(count, sizeof(*lat))) == NULL)
+		die("out of memory");
+	for (unsigned i = 0; i < r.nclients; i++) {
+		r.c[i].unit = (uint8_t)(1 + i % units);
+		dial(&r.c[i], (uint16_t)port);
+	}
+	r.deadline_us = bench_now_us() + secs * 1000000ULL;
+	run(&r, warmup, NULL);
+	r.errors = 0;
+	t0 = bench_now_us();
+	run(&r, count, lat);
+	bench_report(lat, count, bench_now_us() - t0, r.errors);
+	for (unsigned i = 0; i < r.nclients; i++)
+		close(r.c[i].fd);
+	free(r.c);
+	free(lat);
+	return 0;
+}
