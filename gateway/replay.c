@@ -78,6 +78,7 @@ struct replay {
 	const char	*file;
 	const char	*policy_path;
 	struct xgw_policy *policy;	/* a fresh one per capture */
+	struct live	*live;		/* --live: play against a peer */
 	uint64_t	 now_ms;	/* the capture's clock, for rate limits */
 	struct flow	*flows[FLOW_BUCKETS];
 	struct stats	 st;
@@ -93,6 +94,9 @@ usage(void)
 	fprintf(stderr,
 	    "usage: xgw-replay [--xml] [--check | --check-element] [--summary-tsv]\n"
 	    "                  [--verbose] [--policy FILE] [--map PORT=PROTO]\n"
+	    "                  [--window BYTES] capture ...\n"
+	    "       xgw-replay --live HOST:PORT [--pace captured | fast]\n"
+	    "                  [--timeout MS] [--verbose] [--map PORT=PROTO]\n"
 	    "                  [--window BYTES] capture ...\n");
 	exit(2);
 }
@@ -344,6 +348,8 @@ pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
 	snprintf(key, sizeof(key), "%s/%s", f->xp->name,
 	    f->xp->kind(el, kind, sizeof(kind)));
 	count(&r->st.kinds, key);
+	if (r->live != NULL)
+		live_pdu(r->live, f->id, f->name, f->xp, dir, p, n, r->now_ms);
 	if (!r->xml && !r->check && r->policy == NULL) {
 		xmpp_stanza_release(el);
 		return;
@@ -725,12 +731,17 @@ replay_file(struct replay *r, const char *path)
 		    pcap_geterr(pc));
 		pcap_close(pc);
 		flows_end(r);
+		/* what could be read is played all the same */
+		if (r->live != NULL)
+			live_run(r->live, r->ctx, path);
 		xgw_policy_free(r->policy);
 		r->policy = NULL;
 		return 2;
 	}
 	pcap_close(pc);
 	flows_end(r);
+	if (r->live != NULL)
+		return live_run(r->live, r->ctx, path);
 	summary(r, path);
 	if (r->policy != NULL) {
 		xgw_policy_free(r->policy);
@@ -767,10 +778,15 @@ main(int argc, char *argv[])
 		{ "map", required_argument, NULL, 'm' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "policy", required_argument, NULL, 'p' },
+		{ "live", required_argument, NULL, 'L' },
+		{ "pace", required_argument, NULL, 'P' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct replay r;
-	uint64_t window;
+	enum live_pace pace = LIVE_PACE_CAPTURED;
+	const char *live = NULL, *pace_arg = NULL, *timeout_arg = NULL;
+	uint64_t window, timeout = 1000;
 	int ch, rc = 0;
 
 	r.window = WINDOW_DEFAULT;
@@ -809,6 +825,24 @@ main(int argc, char *argv[])
 				    optarg, XGW_PDU_MAX);
 			r.window = window;
 			break;
+		case 'L':
+			live = optarg;
+			break;
+		case 'P':
+			if (strcmp(optarg, "fast") == 0)
+				pace = LIVE_PACE_FAST;
+			else if (strcmp(optarg, "captured") != 0)
+				errx(2, "--pace %s: expected captured or fast",
+				    optarg);
+			pace_arg = optarg;
+			break;
+		case 'T':
+			if (xgw_parse_uint(optarg, strlen(optarg), 600000,
+			    &timeout) == -1 || timeout == 0)
+				errx(2, "--timeout %s: expected 1..600000 ms",
+				    optarg);
+			timeout_arg = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -817,6 +851,14 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc == 0)
 		usage();
+	if (live == NULL && (pace_arg != NULL || timeout_arg != NULL))
+		errx(2, "--pace and --timeout go with --live");
+	/* a live run prints its own report, not the offline one */
+	if (live != NULL && (r.xml || r.check || r.tsv || r.policy_path))
+		errx(2, "--live does not combine with --xml, --check, "
+		    "--check-element, --summary-tsv or --policy");
+	if (live != NULL)
+		r.live = live_new(live, pace, timeout, r.verbose);
 	if ((r.ctx = xmpp_ctx_new(NULL, NULL)) == NULL)
 		errx(1, "out of memory");
 	for (int i = 0; i < argc; i++) {
@@ -825,6 +867,7 @@ main(int argc, char *argv[])
 		if (frc > rc)
 			rc = frc;
 	}
+	live_free(r.live);
 	xgw_buf_free(&r.enc);
 	xmpp_ctx_free(r.ctx);
 	return rc;

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include "xgw_transform.h"
+
 #define TH_FIN	0x01
 #define TH_SYN	0x02
 #define TH_RST	0x04
@@ -58,5 +60,22 @@ int	 reasm_segment(struct reasm *, const struct pkt *, size_t limit,
 	    reasm_cb, void *arg);
 int	 reasm_flush(struct reasm *, reasm_cb, void *arg);
 void	 reasm_free(struct reasm *);
+
+/*
+ * live.c: xgw-replay --live.  live_pdu() takes every decoded PDU of a
+ * capture, in the order reassembly delivers them; live_run() plays the
+ * client side of its Modbus/TCP and CoAP flows against the target, prints
+ * the comparison and returns 0 (every answer matched) or 1.
+ */
+enum live_pace { LIVE_PACE_CAPTURED, LIVE_PACE_FAST };
+
+struct live;
+struct live	*live_new(const char *target, enum live_pace,
+		    unsigned timeout_ms, int verbose);
+void		 live_pdu(struct live *, uint64_t flow, const char *name,
+		    const struct xgw_proto *, enum xgw_dir, const uint8_t *,
+		    size_t, uint64_t ts_ms);
+int		 live_run(struct live *, xmpp_ctx_t *, const char *capture);
+void		 live_free(struct live *);
 
 #endif
