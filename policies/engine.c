@@ -3,12 +3,13 @@
  *
  * Rules are filed in a hash table under three keys: the primary field of
  * their protocol (Modbus function, CoAP code, MQTT packet type, HTTP
- * method), the source identity, and a secondary field (Modbus unit, the
- * first MQTT topic level, the first path segment), each one either a
- * value or "*" when the rule does not fix it.  A stanza looks up the
- * eight lists its own keys select and walks them merged in rule order,
- * so the first matching rule is the one a walk of the whole file would
- * find, and the cost follows the rules that could apply, not the file.
+ * method, readings quality), the source identity, and a secondary field
+ * (Modbus unit, the first MQTT topic level, the first path segment, the
+ * first segment of a reading's name), each one either a value or "*"
+ * when the rule does not fix it.  A stanza looks up the eight lists its
+ * own keys select and walks them merged in rule order, so the first
+ * matching rule is the one a walk of the whole file would find, and the
+ * cost follows the rules that could apply, not the file.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,11 @@ struct index {
 
 struct bslot {
 	char		 src[46];
-	uint64_t	 milli;		/* thousandths of a token */
+	/*
+	 * In 1/per_ms of a token, so that each millisecond adds exactly
+	 * rate of them: no rounding loses the refill of frequent stanzas.
+	 */
+	uint64_t	 credit;
 	uint64_t	 last;
 };
 
@@ -195,7 +200,7 @@ static int
 keys_primary(const struct rule *r, struct keyset *ks)
 {
 	static const enum field fd[PR_N] = {
-		FD_N, FD_FUNCTION, FD_CODE, FD_MTYPE, FD_METHOD
+		FD_N, FD_FUNCTION, FD_CODE, FD_MTYPE, FD_METHOD, FD_QUALITY
 	};
 	const struct cond *c = rule_cond(r, fd[r->proto]);
 
@@ -212,6 +217,7 @@ keys_secondary(const struct rule *r, struct keyset *ks)
 {
 	const struct cond *c;
 	struct span sp;
+	int rooted;
 
 	switch (r->proto) {
 	case PR_MODBUS:
@@ -230,10 +236,12 @@ keys_secondary(const struct rule *r, struct keyset *ks)
 		return 0;
 	case PR_COAP:
 	case PR_HTTP:
-		if ((c = rule_cond(r, FD_PATH)) == NULL)
+	case PR_READINGS:
+		rooted = r->proto != PR_READINGS;
+		if ((c = rule_cond(r, rooted ? FD_PATH : FD_NAME)) == NULL)
 			return 0;
 		for (size_t i = 0; i < c->n; i++) {
-			if (!pol_path_first(&c->s[i], &sp)) {
+			if (!pol_seg_first(&c->s[i], rooted, &sp)) {
 				ks_wild(ks);
 				return 0;
 			}
@@ -394,7 +402,7 @@ bucket_take(struct rule *r, const char *src, uint64_t now)
 {
 	/* no identity is a source of its own */
 	const char *key = src[0] != '\0' ? src : "-";
-	uint64_t full = r->burst * 1000, elapsed, refill;
+	uint64_t full = r->burst * r->per_ms, elapsed, refill;
 	struct bslot *s;
 
 	if ((s = bucket_find(&r->bk, key)) == NULL)
@@ -402,21 +410,21 @@ bucket_take(struct rule *r, const char *src, uint64_t now)
 	if (s->src[0] == '\0') {
 		snprintf(s->src, sizeof(s->src), "%s", key);
 		r->bk->used++;
-		s->milli = full;
+		s->credit = full;
 		s->last = now;
 	}
 	elapsed = now > s->last ? now - s->last : 0;
 	/* beyond the time to fill up, more time changes nothing */
-	refill = r->burst * r->per_ms / r->rate + 1;
+	refill = full / r->rate + 1;
 	if (elapsed > refill)
 		elapsed = refill;
-	s->milli += elapsed * r->rate * 1000 / r->per_ms;
-	if (s->milli > full)
-		s->milli = full;
+	s->credit += elapsed * r->rate;
+	if (s->credit > full)
+		s->credit = full;
 	s->last = now;
-	if (s->milli < 1000)
+	if (s->credit < r->per_ms)
 		return 0;
-	s->milli -= 1000;
+	s->credit -= r->per_ms;
 	return 1;
 }
 
@@ -453,6 +461,10 @@ log_deny(struct xgw_policy *pol, int ri, const struct facts *f,
 	if ((p = xgw_proto_find(pol_proto_names[f->proto])) != NULL &&
 	    p->kind != NULL)
 		p->kind(f->el, kind, sizeof(kind));
+	else if (f->proto == PR_READINGS && f->have & 1u << FD_RPROTO)
+		/* readings are no PDU: the protocol they were read with */
+		snprintf(kind, sizeof(kind), "%s",
+		    pol_proto_names[f->num[FD_RPROTO]]);
 	snprintf(what, sizeof(what), "%s %s from %s to %s",
 	    pol_proto_names[f->proto], kind,
 	    f->env->src[0] ? f->env->src : "-",
@@ -569,8 +581,11 @@ reject_code(const struct rule *r, enum pproto proto, int soft)
 		return 4 << 5 | 3;
 	case PR_MQTT:
 		return 0x87;
-	default:
+	case PR_HTTP:
 		return 403;
+	default:
+		/* readings are events: nothing answers them */
+		return 0;
 	}
 }
 

@@ -236,31 +236,45 @@ read_coap(struct facts *f)
 		f->shave &= ~(1u << SF_PATH);
 }
 
-static void
-read_filters(struct facts *f, const char *child)
+/*
+ * The spans of a list the rules judge item by item, one per child named
+ * child; item reads each child's span (and what else the child tells).
+ * One unreadable item makes the whole list absent.  Returns the number
+ * of children.
+ */
+static size_t
+read_list(struct facts *f, const char *child,
+    int (*item)(struct facts *, xmpp_stanza_t *, struct span *))
 {
 	struct xgw_err err;
 	xmpp_stanza_t *c;
 	struct span sp;
-	uint64_t qos, maxq = 0;
+	size_t n = 0;
+	int ok = 1;
 
 	for (c = xmpp_stanza_get_children(f->el); c != NULL;
 	    c = xmpp_stanza_get_next(c)) {
 		if (!xmpp_stanza_is_tag(c) ||
 		    strcmp(xmpp_stanza_get_name(c), child) != 0)
 			continue;
-		if (attr_bytes(f, c, "filter", &sp) == -1 ||
-		    xgw_buf_put(&f->fb, &sp, sizeof(sp), &err) == -1) {
-			f->nfilt = 0;
-			return;
-		}
-		f->nfilt++;
-		if (get_num(c, "qos", 2, &qos) == 0 && qos > maxq)
-			maxq = qos;
+		n++;
+		if (item(f, c, &sp) == -1 ||
+		    xgw_buf_put(&f->lb, &sp, sizeof(sp), &err) == -1)
+			ok = 0;
 	}
+	f->nlist = ok ? n : 0;
+	return n;
+}
+
+static int
+filter_item(struct facts *f, xmpp_stanza_t *c, struct span *sp)
+{
+	uint64_t qos;
+
 	/* a SUBSCRIBE is judged by the highest QoS it asks for */
-	if (f->nfilt > 0 && strcmp(child, "sub") == 0)
-		set_num(f, FD_QOS, maxq);
+	if (get_num(c, "qos", 2, &qos) == 0 && qos > f->num[FD_QOS])
+		f->num[FD_QOS] = qos;
+	return attr_bytes(f, c, "filter", sp);
 }
 
 static void
@@ -278,10 +292,12 @@ read_mqtt(struct facts *f)
 		attr_num(f, FD_RETAIN, "retain", 1);
 		b64_size(f, "payload");
 		f->bytes = f->num[FD_SIZE];
-	} else if (t == 8)
-		read_filters(f, "sub");
-	else if (t == 10)
-		read_filters(f, "unsub");
+	} else if (t == 8) {
+		read_list(f, "sub", filter_item);
+		if (f->nlist > 0)
+			f->have |= 1u << FD_QOS;
+	} else if (t == 10)
+		read_list(f, "unsub", filter_item);
 	else if (t == 1)
 		attr_str(f, SF_CLIENT, "client-id");
 }
@@ -327,19 +343,55 @@ read_http(struct facts *f)
 	read_target(f);
 }
 
+/* A reading's name, plain (no name-b64: the schema has none); and its quality. */
+static int
+reading_item(struct facts *f, xmpp_stanza_t *c, struct span *sp)
+{
+	const char *name = xmpp_stanza_get_attribute(c, "name");
+	uint64_t q;
+
+	if (name_in(xmpp_stanza_get_attribute(c, "quality"), pol_quality_names,
+	    &q) == -1)
+		f->have &= ~(1u << FD_QUALITY);
+	else if (q > f->num[FD_QUALITY])
+		f->num[FD_QUALITY] = q;
+	*sp = (struct span){ 0, 0 };
+	if (name == NULL || name[0] == '\0')
+		return -1;
+	return put_str(f, name, strlen(name), sp);
+}
+
+static void
+read_readings(struct facts *f)
+{
+	uint64_t v;
+
+	if (name_in(xmpp_stanza_get_attribute(f->el, "proto"),
+	    pol_rproto_names, &v) == 0)
+		set_num(f, FD_RPROTO, v);
+	/* the element is as good as its worst reading: bad when any is */
+	set_num(f, FD_QUALITY, 0);
+	if (read_list(f, "r", reading_item) == 0)
+		f->have &= ~(1u << FD_QUALITY);
+}
+
 int
 pol_facts_read(struct facts *f, const struct xgw_meta *env, xmpp_stanza_t *el)
 {
 	static const char *const ns[PR_N] = {
-		NULL, XGW_NS_MODBUS, XGW_NS_COAP, XGW_NS_MQTT, XGW_NS_HTTP
+		NULL, XGW_NS_MODBUS, XGW_NS_COAP, XGW_NS_MQTT, XGW_NS_HTTP,
+		XGW_NS_READINGS
 	};
 	const char *elns = xmpp_stanza_get_ns(el);
+	const char *name = xmpp_stanza_get_name(el);
 
 	memset(f, 0, sizeof(*f));
 	f->env = env;
 	f->el = el;
-	for (int p = PR_MODBUS; p < PR_N && elns != NULL; p++)
-		if (strcmp(elns, ns[p]) == 0)
+	/* each protocol's element is named as the protocol is */
+	for (int p = PR_MODBUS; p < PR_N && elns != NULL && name != NULL; p++)
+		if (strcmp(elns, ns[p]) == 0 &&
+		    strcmp(name, pol_proto_names[p]) == 0)
 			f->proto = p;
 	switch (f->proto) {
 	case PR_MODBUS:
@@ -354,6 +406,9 @@ pol_facts_read(struct facts *f, const struct xgw_meta *env, xmpp_stanza_t *el)
 	case PR_HTTP:
 		read_http(f);
 		break;
+	case PR_READINGS:
+		read_readings(f);
+		break;
 	default:
 		return -1;
 	}
@@ -365,7 +420,7 @@ pol_facts_free(struct facts *f)
 {
 	xgw_buf_free(&f->vals);
 	xgw_buf_free(&f->sb);
-	xgw_buf_free(&f->fb);
+	xgw_buf_free(&f->lb);
 }
 
 static const char *
@@ -375,9 +430,9 @@ sptr(const struct facts *f, const struct span *sp)
 }
 
 static const struct span *
-filters(const struct facts *f)
+list_spans(const struct facts *f)
 {
-	return (const struct span *)(void *)f->fb.data;
+	return (const struct span *)(void *)f->lb.data;
 }
 
 /* Levels of a topic or filter: *at walks; 0 when there are no more. */
@@ -560,27 +615,40 @@ modbus_match(const struct cond *c, struct facts *f)
 	return 1;
 }
 
+/* Every item of the stanza's list must be matched by one of the rule's. */
+static int
+every_item(const struct cond *c, struct facts *f,
+    int (*one)(const struct cond *, const char *, size_t))
+{
+	const struct span *l = list_spans(f);
+
+	for (size_t k = 0; k < f->nlist; k++)
+		if (!one(c, sptr(f, &l[k]), l[k].len))
+			return 0;
+	return f->nlist > 0;
+}
+
+static int
+covers_filter(const struct cond *c, const char *s, size_t n)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (topic_covers(&c->s[i], s, n, 1))
+			return 1;
+	return 0;
+}
+
 static int
 topic_match(const struct cond *c, struct facts *f)
 {
-	const struct span *fl = filters(f);
-	int ok = 0;
-
 	if (f->shave & 1u << SF_TOPIC) {
-		for (size_t i = 0; i < c->n && !ok; i++)
-			ok = topic_covers(&c->s[i], sptr(f, &f->str[SF_TOPIC]),
-			    f->str[SF_TOPIC].len, 0);
-		return ok;
+		for (size_t i = 0; i < c->n; i++)
+			if (topic_covers(&c->s[i], sptr(f, &f->str[SF_TOPIC]),
+			    f->str[SF_TOPIC].len, 0))
+				return 1;
+		return 0;
 	}
 	/* every filter of a SUBSCRIBE must be covered */
-	for (size_t k = 0; k < f->nfilt; k++) {
-		ok = 0;
-		for (size_t i = 0; i < c->n && !ok; i++)
-			ok = topic_covers(&c->s[i], sptr(f, &fl[k]), fl[k].len, 1);
-		if (!ok)
-			return 0;
-	}
-	return f->nfilt > 0;
+	return every_item(c, f, covers_filter);
 }
 
 static int
@@ -632,6 +700,8 @@ cond_match(const struct cond *c, struct facts *f)
 		return topic_match(c, f);
 	case CK_HEADER:
 		return header_match(c, f);
+	case CK_NAMES:
+		return every_item(c, f, any_str);
 	}
 	return 0;
 }
@@ -691,19 +761,25 @@ pol_topic_first(const char *s, size_t n, struct span *sp)
 	return !is_level(s, sp->len, '+') && !is_level(s, sp->len, '#');
 }
 
-/* The first segment of a path the match fixes, after the leading '/'. */
+/*
+ * The first segment a string match fixes, up to the first '/': of a path
+ * after its leading '/' (rooted), of a reading's name from its start.
+ * 0 when the match does not fix one (a wildcard in it, or a prefix that
+ * ends inside it).
+ */
 int
-pol_path_first(const struct strm *m, struct span *sp)
+pol_seg_first(const struct strm *m, int rooted, struct span *sp)
 {
+	size_t from = rooted ? 1 : 0;
 	const char *e;
 
-	if (m->len == 0 || m->s[0] != '/')
+	if (rooted && (m->len == 0 || m->s[0] != '/'))
 		return 0;
-	e = memchr(m->s + 1, '/', m->len - 1);
-	sp->off = 1;
-	sp->len = (e ? (size_t)(e - m->s) : m->len) - 1;
-	if (m->kind == SM_GLOB && (memchr(m->s + 1, '*', sp->len) ||
-	    memchr(m->s + 1, '?', sp->len)))
+	e = memchr(m->s + from, '/', m->len - from);
+	sp->off = from;
+	sp->len = (e ? (size_t)(e - m->s) : m->len) - from;
+	if (m->kind == SM_GLOB && (memchr(m->s + from, '*', sp->len) ||
+	    memchr(m->s + from, '?', sp->len)))
 		return 0;
 	return e != NULL || m->kind != SM_PREFIX;
 }
@@ -741,7 +817,7 @@ const char *
 pol_facts_key1(struct facts *f, char *buf, size_t len)
 {
 	static const enum field fd[PR_N] = {
-		FD_N, FD_FUNCTION, FD_CODE, FD_MTYPE, FD_METHOD
+		FD_N, FD_FUNCTION, FD_CODE, FD_MTYPE, FD_METHOD, FD_QUALITY
 	};
 
 	if (f->proto == PR_HTTP)
@@ -752,10 +828,22 @@ pol_facts_key1(struct facts *f, char *buf, size_t len)
 	return key_num(f->num[fd[f->proto]], "", buf, len);
 }
 
+/* The first segment of a path or name, as the rules' keys hold it. */
+static const char *
+seg_key(const char *s, size_t n, int rooted, char *buf, size_t len)
+{
+	struct strm m = { SM_EXACT, (char *)s, n };
+	struct span sp;
+
+	if (!pol_seg_first(&m, rooted, &sp))
+		return NULL;
+	return key_span(s + sp.off, sp.len, buf, len);
+}
+
 const char *
 pol_facts_key2(struct facts *f, char *buf, size_t len, int *ambiguous)
 {
-	const struct span *fl = filters(f);
+	const struct span *fl = list_spans(f);
 	struct span sp, first;
 	const char *s;
 
@@ -766,23 +854,23 @@ pol_facts_key2(struct facts *f, char *buf, size_t len, int *ambiguous)
 			return NULL;
 		return key_num(f->num[FD_UNIT], "u", buf, len);
 	case PR_COAP:
-	case PR_HTTP: {
-		struct strm m = { SM_EXACT, NULL, f->str[SF_PATH].len };
-
+	case PR_HTTP:
 		if (!(f->shave & 1u << SF_PATH))
 			return NULL;
-		m.s = (char *)sptr(f, &f->str[SF_PATH]);
-		if (!pol_path_first(&m, &sp))
+		return seg_key(sptr(f, &f->str[SF_PATH]), f->str[SF_PATH].len,
+		    1, buf, len);
+	case PR_READINGS:
+		/* every name must match, so the first one must */
+		if (f->nlist == 0)
 			return NULL;
-		return key_span(m.s + sp.off, sp.len, buf, len);
-	}
+		return seg_key(sptr(f, &fl[0]), fl[0].len, 0, buf, len);
 	case PR_MQTT:
 		if (f->shave & 1u << SF_TOPIC) {
 			s = sptr(f, &f->str[SF_TOPIC]);
 			pol_topic_first(s, f->str[SF_TOPIC].len, &sp);
 			return key_span(s, sp.len, buf, len);
 		}
-		if (f->nfilt == 0)
+		if (f->nlist == 0)
 			return NULL;
 		/* filters of one SUBSCRIBE under one literal first level */
 		s = sptr(f, &fl[0]);
@@ -790,7 +878,7 @@ pol_facts_key2(struct facts *f, char *buf, size_t len, int *ambiguous)
 			*ambiguous = 1;
 			return NULL;
 		}
-		for (size_t k = 1; k < f->nfilt; k++)
+		for (size_t k = 1; k < f->nlist; k++)
 			if (!pol_topic_first(sptr(f, &fl[k]), fl[k].len, &sp) ||
 			    sp.len != first.len ||
 			    memcmp(sptr(f, &fl[k]), s, sp.len) != 0) {

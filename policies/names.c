@@ -9,7 +9,7 @@
 #include "modbus.h"
 
 const char *const pol_proto_names[PR_N] = {
-	"any", "modbus", "coap", "mqtt", "http"
+	"any", "modbus", "coap", "mqtt", "http", "readings"
 };
 
 const struct pname pol_dir_names[] = {
@@ -61,6 +61,17 @@ static const struct pname mqtt_types[] = {
 	{ "disconnect", 14 }, { "auth", 15 }, { NULL, 0 }
 };
 
+/* An element of readings is as good as its worst reading. */
+const struct pname pol_quality_names[] = {
+	{ "good", 0 }, { "bad", 1 }, { NULL, 0 }
+};
+
+/* The protocols readings are read with (their proto attribute). */
+const struct pname pol_rproto_names[] = {
+	{ "modbus", PR_MODBUS }, { "coap", PR_COAP }, { "mqtt", PR_MQTT },
+	{ "http", PR_HTTP }, { NULL, 0 }
+};
+
 static const struct pname yes_no[] = { { "no", 0 }, { "yes", 1 }, { NULL, 0 } };
 
 /* A marker: the names of this keyword are Modbus function names. */
@@ -94,6 +105,10 @@ const struct keyword pol_keywords[] = {
 	STR("query", PR_HTTP, FD_QUERY, CK_STR),
 	STR("header", PR_HTTP, FD_HEADER, CK_HEADER),
 	NUM("body-size", PR_HTTP, FD_SIZE, 0, XGW_PDU_MAX, NULL),
+	STR("name", PR_READINGS, FD_NAME, CK_NAMES),
+	NUM("quality", PR_READINGS, FD_QUALITY, 0, 1, pol_quality_names),
+	NUM("proto", PR_READINGS, FD_RPROTO, PR_MODBUS, PR_HTTP,
+	    pol_rproto_names),
 	{ NULL, PR_ANY, FD_N, CK_NUM, 0, 0, NULL, NULL }
 };
 

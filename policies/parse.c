@@ -506,6 +506,21 @@ num_item(struct parser *ps, void *arg)
 	c->r[c->n - 1] = r;
 }
 
+/* A name no reading can have is a slip: say so rather than never match. */
+static void
+name_check(struct parser *ps, enum skind kind, const char *s)
+{
+	for (const char *p = s; *p != '\0'; p++)
+		if (!wordc((unsigned char)*p, 0) && strchr("/[]", *p) == NULL &&
+		    (kind != SM_GLOB || strchr("*?", *p) == NULL))
+			perr(ps, ps->tok.line, ps->tok.col,
+			    "name \"%.60s\": readings are named with letters, digits and _ - . / [ ] only",
+			    s);
+	if (s[0] == '\0' && kind != SM_PREFIX)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "an empty name matches no reading");
+}
+
 static void
 str_item(struct parser *ps, void *arg)
 {
@@ -529,6 +544,8 @@ str_item(struct parser *ps, void *arg)
 			    "topic filter \"%.60s\": '+' and '#' must fill a level, '#' only at the end",
 			    ps->tok.s);
 	}
+	if (c->kw->kind == CK_NAMES)
+		name_check(ps, m.kind, ps->tok.s);
 	m.s = pstrdup(ps, ps->tok.s);
 	m.len = strlen(m.s);
 	next(ps);
@@ -763,6 +780,18 @@ check_rule(struct parser *ps, struct rule *r, unsigned wline, unsigned wcol,
 		    (unsigned long long)qmin, (unsigned long long)span);
 }
 
+/* Readings are events that nobody answers; said at the word readings. */
+static void
+readings_check(struct parser *ps, const struct rule *r)
+{
+	if (r->action == XGW_REJECT)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "readings are events, nobody waits for an answer to them: block rather than reject");
+	if (r->dirs != 0 && !(r->dirs & 1u << XGW_EVENT))
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "readings travel as events only: this rule's directions never carry them");
+}
+
 static unsigned
 reject_code(struct parser *ps)
 {
@@ -815,8 +844,11 @@ stmt_rule(struct parser *ps, enum xgw_action action)
 	if (accept(ps, T_WORD, "to"))
 		ids(ps, &r->to);
 	for (int p = PR_MODBUS; p < PR_N; p++)
-		if (accept(ps, T_WORD, pol_proto_names[p])) {
+		if (is(ps, T_WORD, pol_proto_names[p])) {
 			r->proto = p;
+			if (p == PR_READINGS)
+				readings_check(ps, r);
+			next(ps);
 			break;
 		}
 	while (ps->tok.t == T_WORD) {

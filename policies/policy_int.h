@@ -7,17 +7,19 @@
 
 #include "policy.h"
 
-enum pproto { PR_ANY, PR_MODBUS, PR_COAP, PR_MQTT, PR_HTTP, PR_N };
+enum pproto { PR_ANY, PR_MODBUS, PR_COAP, PR_MQTT, PR_HTTP, PR_READINGS, PR_N };
 
 enum field {
 	FD_UNIT, FD_FUNCTION, FD_ADDRESS, FD_QUANTITY, FD_VALUE,
 	FD_CTYPE, FD_CODE, FD_PATH, FD_QUERY, FD_CFORMAT, FD_SIZE,
 	FD_MTYPE, FD_TOPIC, FD_QOS, FD_RETAIN, FD_CLIENT,
 	FD_METHOD, FD_HEADER,
+	FD_NAME, FD_QUALITY, FD_RPROTO,
 	FD_N
 };
 
-enum ckind { CK_NUM, CK_STR, CK_TOPIC, CK_WORD, CK_HEADER };
+/* CK_NAMES: a string that every item of the stanza's list must match */
+enum ckind { CK_NUM, CK_STR, CK_TOPIC, CK_WORD, CK_HEADER, CK_NAMES };
 
 struct pname {
 	const char	*name;
@@ -51,7 +53,8 @@ struct cond {
 	const struct keyword	*kw;
 	size_t			 n;
 	struct range		*r;	/* CK_NUM */
-	struct strm		*s;	/* CK_STR, CK_TOPIC, CK_WORD; CK_HEADER: value */
+	struct strm		*s;	/* CK_STR, CK_TOPIC, CK_WORD, CK_NAMES;
+					   CK_HEADER: value */
 	char			*hname;	/* CK_HEADER */
 	unsigned		 line, col;
 };
@@ -118,6 +121,8 @@ extern const struct keyword	 pol_keywords[];
 extern const char *const	 pol_proto_names[PR_N];
 extern const struct pname	 pol_dir_names[];
 extern const struct pname	 pol_modbus_exc[];
+extern const struct pname	 pol_quality_names[];
+extern const struct pname	 pol_rproto_names[];
 const char	*pol_num_name(const struct keyword *, uint64_t);
 int		 pol_num_parse(const struct keyword *, const char *, uint64_t *);
 const char	*pol_closest(const char *word, const char *const *cands,
@@ -153,8 +158,9 @@ struct facts {
 	uint32_t		 shave;		/* 1 << enum sfact */
 	struct span		 str[SF_N];
 	struct xgw_buf		 sb;		/* the bytes the spans point into */
-	size_t			 nfilt;		/* SUBSCRIBE, UNSUBSCRIBE filters */
-	struct xgw_buf		 fb;		/* struct span of each */
+	/* judged item by item: SUBSCRIBE/UNSUBSCRIBE filters, reading names */
+	size_t			 nlist;
+	struct xgw_buf		 lb;		/* struct span of each */
 	uint64_t		 bytes;
 };
 
@@ -168,7 +174,7 @@ const char	*pol_facts_key2(struct facts *, char *, size_t, int *ambiguous);
 int		 pol_rule_matches(const struct rule *, struct facts *, int *soft);
 int		 pol_topic_valid(const char *);
 int		 pol_topic_first(const char *, size_t, struct span *);
-int		 pol_path_first(const struct strm *, struct span *);
+int		 pol_seg_first(const struct strm *, int rooted, struct span *);
 int		 pol_glob(const char *pat, size_t plen, const char *s,
 		    size_t slen);
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "policy.h"
+#include "policy_int.h"	/* the index test walks the rules itself */
 #include "modbus.h"
 
 #define SRC	"urn:uuid:aaaaaaaa-0000-4000-8000-000000000001"
@@ -149,6 +149,26 @@ static const struct bad bads[] = {
 	{ "pass modbus label \"a\" label \"b\"\n", 1, 23, "label is given twice" },
 	{ "pass request from any \\ x\n", 1, 23, "expected a newline after \\" },
 	{ "a = \"$a\"\npass from $a\n", 2, 11, "macros nested deeper" },
+	{ "reject readings\n", 1, 8, "block rather than reject" },
+	{ "pass { request, response } readings\n", 1, 28,
+	    "readings travel as events only" },
+	{ "pass readings name \"a b\"\n", 1, 20,
+	    "name \"a b\": readings are named with letters, digits and _ - . / [ ] only" },
+	{ "pass readings name prefix \"t*\"\n", 1, 27, "[ ] only" },
+	{ "pass readings name \"\"\n", 1, 20, "an empty name matches no reading" },
+	{ "pass readings quality god\n", 1, 23,
+	    "unknown quality 'god' (did you mean good?)" },
+	{ "pass readings proto modbu\n", 1, 21, "(did you mean modbus?)" },
+	{ "pass readings proto 5\n", 1, 21, "proto 5 is out of range 1..4" },
+	{ "pass proto modbus\n", 1, 6,
+	    "'proto' is a readings match: name the protocol before it" },
+	{ "pass mqtt name \"a\"\n", 1, 11,
+	    "'name' is a readings match, this rule is for mqtt" },
+	{ "pass readings nme \"a\"\n", 1, 15,
+	    "expected a match (name, quality, proto), rate, label or end of line, found 'nme' (did you mean name?)" },
+	{ "pass readings quality good quality bad\n", 1, 28,
+	    "quality is given twice" },
+	{ "pass readin\n", 1, 6, "(did you mean readings?)" },
 };
 
 static void
@@ -587,6 +607,15 @@ rate_limits(void **state)
 	/* a clock going back changes nothing */
 	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 5, &v), XGW_BLOCK);
 	assert_int_equal(xgw_policy_counters(pol, 0)->limited, 5);
+	xgw_policy_free(pol);
+	/* a stanza every second still lets an hourly bucket refill */
+	pol = parse("pass modbus rate 1/h burst 1\n");
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 0, &v), XGW_PASS);
+	for (uint64_t t = 1000; t < 3600000; t += 1000)
+		assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, t, &v),
+		    XGW_BLOCK);
+	assert_int_equal(judge_at(pol, e, XGW_REQUEST, SRC, 3600000, &v),
+	    XGW_PASS);
 	xmpp_stanza_release(e);
 	xgw_policy_free(pol);
 }
@@ -665,6 +694,180 @@ deny_log(void **state)
 	xgw_policy_free(pol);
 }
 
+/* Readings */
+
+/*
+ * <readings proto=P> with one <r> per "name:quality" word; "-" leaves
+ * the attribute out.  NULL proto: no proto attribute.
+ */
+static xmpp_stanza_t *
+readings(const char *proto, const char *rs)
+{
+	xmpp_stanza_t *e = xgw_el_new(ctx, "readings", XGW_NS_READINGS), *r;
+	char buf[300], *p, *q, *save = NULL;
+
+	if (proto != NULL)
+		xgw_set_str(e, "proto", proto);
+	snprintf(buf, sizeof(buf), "%s", rs);
+	for (p = strtok_r(buf, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
+		q = strchr(p, ':');
+		*q++ = '\0';
+		r = xgw_el_new(ctx, "r", NULL);
+		if (strcmp(p, "-") != 0)
+			xgw_set_str(r, "name", p);
+		if (strcmp(q, "-") != 0)
+			xgw_set_str(r, "quality", q);
+		add(e, r);
+	}
+	return e;
+}
+
+static int
+reading_rule(struct xgw_policy *pol, const char *rs)
+{
+	return rule_of(pol, readings("modbus", rs), XGW_EVENT);
+}
+
+static void
+readings_names(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass event readings name { \"pump\", \"energy\" }\n"
+	    "pass event readings name glob \"boiler-temp[*]\"\n"
+	    "pass event readings name prefix \"line1/\"\n"
+	    "pass event readings name glob \"hall/*/t\"\n"
+	    "pass event readings name glob \"site/**\"\n");
+
+	(void)state;
+	/* every name must match an item of one rule; quality plays no part */
+	assert_int_equal(reading_rule(pol, "pump:good energy:bad"), 0);
+	assert_int_equal(reading_rule(pol, "energy:good"), 0);
+	assert_int_equal(reading_rule(pol, "pump:good pumps:good"), -1);
+	assert_int_equal(reading_rule(pol, "Pump:good"), -1);
+	/* two rules do not add up to cover one element */
+	assert_int_equal(reading_rule(pol, "pump:good boiler-temp[0]:good"), -1);
+	assert_int_equal(reading_rule(pol,
+	    "boiler-temp[0]:good boiler-temp[11]:bad"), 1);
+	assert_int_equal(reading_rule(pol, "boiler-temp:good"), -1);
+	assert_int_equal(reading_rule(pol, "line1/a:good line1/b/c:good"), 2);
+	assert_int_equal(reading_rule(pol, "line1:good"), -1);
+	assert_int_equal(reading_rule(pol, "hall/x/t:good"), 3);
+	assert_int_equal(reading_rule(pol, "hall/x/y/t:good"), -1);
+	assert_int_equal(reading_rule(pol, "site/x/y/t:good site/:good"), 4);
+	assert_int_equal(reading_rule(pol, "site:good"), -1);
+	/* a reading without a name, or none at all: no name matches */
+	assert_int_equal(reading_rule(pol, "pump:good -:good"), -1);
+	assert_int_equal(reading_rule(pol, ""), -1);
+	/* readings are events; a rule for events sees no other direction */
+	assert_int_equal(rule_of(pol, readings("modbus", "pump:good"),
+	    XGW_RESPONSE), -1);
+	xgw_policy_free(pol);
+}
+
+static void
+readings_quality_and_proto(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "block event readings quality bad\n"
+	    "pass event readings quality good proto modbus\n"
+	    "pass event readings proto { coap, mqtt }\n");
+
+	(void)state;
+	assert_int_equal(reading_rule(pol, "a:good b:good"), 1);
+	/* one bad reading makes the element bad, and not good */
+	assert_int_equal(reading_rule(pol, "a:good b:bad c:good"), 0);
+	assert_int_equal(reading_rule(pol, "a:bad"), 0);
+	/* a quality that is neither (or none) is no quality at all */
+	assert_int_equal(reading_rule(pol, "a:good b:stale"), -1);
+	assert_int_equal(reading_rule(pol, "a:-"), -1);
+	assert_int_equal(reading_rule(pol, ""), -1);
+	assert_int_equal(rule_of(pol, readings("coap", "a:good"), XGW_EVENT), 2);
+	assert_int_equal(rule_of(pol, readings("mqtt", "a:bad"), XGW_EVENT), 0);
+	assert_int_equal(rule_of(pol, readings("http", "a:good"), XGW_EVENT),
+	    -1);
+	/* the proto is a protocol readings are read with, or absent */
+	assert_int_equal(rule_of(pol, readings("readings", "a:good"),
+	    XGW_EVENT), -1);
+	assert_int_equal(rule_of(pol, readings(NULL, "a:good"), XGW_EVENT), -1);
+	xgw_policy_free(pol);
+	/* a bare readings rule takes any <readings>, and nothing else */
+	pol = parse("pass readings\n");
+	assert_int_equal(rule_of(pol, readings(NULL, "-:-"), XGW_EVENT), 0);
+	assert_int_equal(rule_of(pol, el("reading", XGW_NS_READINGS,
+	    "proto=modbus"), XGW_EVENT), -1);
+	assert_int_equal(rule_of(pol, el("readings", XGW_NS_MODBUS,
+	    "proto=modbus"), XGW_EVENT), -1);
+	xgw_policy_free(pol);
+}
+
+/* Nobody answers readings: a reject of any protocol drops them, logged. */
+static void
+readings_reject_and_log(void **state)
+{
+	struct xgw_policy *pol = parse("reject event\n");
+	struct logbook lb = { 0, "" };
+	struct xgw_verdict v;
+	xmpp_stanza_t *e = readings("modbus", "a:good");
+
+	(void)state;
+	xgw_policy_set_logger(pol, logger, &lb, 10000);
+	assert_int_equal(judge_at(pol, e, XGW_EVENT, SRC, 0, &v), XGW_REJECT);
+	assert_int_equal(v.code, 0);
+	assert_null(xgw_reject_reply(ctx, e, &v, 0));
+	assert_int_equal(lb.n, 1);
+	assert_non_null(strstr(lb.last, "t.rules:1: readings modbus from " SRC));
+	assert_int_equal(xgw_policy_counters(pol, 0)->matches, 1);
+	assert_int_equal(xgw_policy_counters(pol, 0)->bytes, 0);
+	xmpp_stanza_release(e);
+	xgw_policy_free(pol);
+}
+
+/* The shipped example does what its comments say, on the packaged poll. */
+static void
+readings_example(void **state)
+{
+	static const char boiler[] =
+	    "urn:uuid:2b7d9c4e-1f3a-4b5c-8d6e-7f8091a2b3c4";
+	struct xgw_policy_err err;
+	struct xgw_policy *pol;
+	struct xgw_verdict v;
+	xmpp_stanza_t *good, *bad, *extra;
+
+	(void)state;
+	if ((pol = xgw_policy_load(SRCDIR
+	    "/policies/examples/boiler-readings.rules", &err)) == NULL)
+		fail_msg("%s:%u:%u: %s", err.file, err.line, err.col, err.msg);
+	good = readings("modbus", "boiler-temp[0]:good boiler-temp[1]:good "
+	    "pump:good");
+	bad = readings("modbus", "boiler-temp[0]:bad boiler-temp[1]:bad "
+	    "pump:good");
+	extra = readings("modbus", "boiler-temp[0]:good energy:good");
+	assert_int_equal(judge_at(pol, good, XGW_EVENT, boiler, 0, &v),
+	    XGW_PASS);
+	assert_int_equal(v.rule, 0);
+	assert_int_equal(judge_at(pol, extra, XGW_EVENT, boiler, 0, &v),
+	    XGW_BLOCK);
+	assert_int_equal(v.rule, 4);
+	/* failed reads: a burst of 2, then one each 10 s */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(judge_at(pol, bad, XGW_EVENT, boiler, 1000, &v),
+		    XGW_PASS);
+		assert_int_equal(v.rule, 2);
+	}
+	assert_int_equal(judge_at(pol, bad, XGW_EVENT, boiler, 10999, &v),
+	    XGW_BLOCK);
+	assert_string_equal(v.reason, "rate-limit");
+	assert_int_equal(judge_at(pol, bad, XGW_EVENT, boiler, 11000, &v),
+	    XGW_PASS);
+	/* another device's readings are not the boiler's */
+	assert_int_equal(judge_at(pol, good, XGW_EVENT, SRC, 0, &v), XGW_BLOCK);
+	assert_int_equal(v.rule, 4);
+	xmpp_stanza_release(good);
+	xmpp_stanza_release(bad);
+	xmpp_stanza_release(extra);
+	xgw_policy_free(pol);
+}
+
 /* The normalized form */
 
 static char *
@@ -701,6 +904,10 @@ print_reparses(void **state)
 		"reject with 4 { response, request } modbus\n",
 		"pass coap code { 2.05, 0.09, 4.03, 0.01:0.02 }\n",
 		"pass coap method 0.01:0.02\n",
+		"pts = \"{ glob \\\"t[*]\\\", \\\"pump\\\" }\"\n"
+		"pass event readings name $pts quality good:bad proto { modbus, 3 }\n",
+		"block { event, request } from " SRC " readings "
+		"name prefix \"\" quality 1 label \"r\"\n",
 	};
 
 	(void)state;
@@ -722,7 +929,8 @@ static void
 golden(void **state)
 {
 	static const char *const names[] = {
-		"scada-readonly", "mqtt-telemetry", "coap-sensors", "http-status"
+		"scada-readonly", "mqtt-telemetry", "coap-sensors", "http-status",
+		"boiler-readings"
 	};
 
 	(void)state;
@@ -858,6 +1066,95 @@ index_agrees_with_order(void **state)
 	xgw_policy_free(pol);
 }
 
+static uint32_t
+rnd(uint32_t *x)
+{
+	*x = *x * 1103515245 + 12345;
+	return *x >> 16;
+}
+
+#define PICK(x, a)	((a)[rnd(x) % (sizeof(a) / sizeof((a)[0]))])
+
+/* Random readings rules and elements: the index against a walk of all. */
+static void
+readings_index_agrees(void **state)
+{
+	static const char *const items[] = {
+		"\"a\"", "\"a/b\"", "\"b\"", "\"t[0]\"", "prefix \"a\"",
+		"prefix \"a/\"", "prefix \"b/\"", "prefix \"t[\"", "glob \"a/*\"",
+		"glob \"t[?]\"", "glob \"b/**\"", "glob \"a?\"", "\"ab\"",
+		"\"t[1]\"", "glob \"*\""
+	};
+	static const char *const names[] = {
+		"a", "a/b", "a/c", "ab", "b", "b/x/y", "t[0]", "t[1]", "-"
+	};
+	static const char *const quals[] = { "good", "bad", "-" };
+	static const char *const protos[] = { "modbus", "coap" };
+	static const char *const srcs[] = { SRC, SRC2, "" };
+	int decided[61] = { 0 }, distinct = 0;
+	char *text = NULL;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+	struct xgw_policy *pol;
+	uint32_t x = 1;
+
+	(void)state;
+	for (int i = 0; i < 60; i++) {
+		int named = rnd(&x) % 10 != 0;
+
+		fputs(rnd(&x) % 2 ? "pass" : "block", f);
+		/* a rule for every reading is at least for one source */
+		if (!named || rnd(&x) % 3 == 0)
+			fprintf(f, " from %s", rnd(&x) % 2 ? SRC : SRC2);
+		fputs(" readings", f);
+		if (named) {
+			fputs(" name {", f);
+			for (int k = 0, n = 1 + rnd(&x) % 2; k < n; k++)
+				fprintf(f, "%s %s", k ? "," : "", PICK(&x, items));
+			fputs(" }", f);
+		}
+		if (rnd(&x) % 3 == 0)
+			fprintf(f, " quality %s", quals[rnd(&x) % 2]);
+		if (rnd(&x) % 4 == 0)
+			fprintf(f, " proto %s", PICK(&x, protos));
+		fputc('\n', f);
+	}
+	fclose(f);
+	pol = parse(text);
+	for (int i = 0; i < 3000; i++) {
+		struct xgw_meta m = { .dir = XGW_EVENT };
+		struct xgw_verdict v;
+		struct facts fa;
+		xmpp_stanza_t *e;
+		char rs[200];
+		size_t at = 0;
+		long want = -1;
+		int soft = 0;
+
+		for (int k = 0, n = 1 + rnd(&x) % 3; k < n; k++)
+			at += snprintf(rs + at, sizeof(rs) - at, "%s:%s ",
+			    PICK(&x, names), PICK(&x, quals));
+		e = readings(PICK(&x, protos), rs);
+		snprintf(m.src, sizeof(m.src), "%s", PICK(&x, srcs));
+		xgw_policy_eval(pol, &m, e, 0, &v);
+		assert_int_equal(pol_facts_read(&fa, &m, e), 0);
+		for (size_t r = 0; r < pol->nrules && want == -1; r++)
+			if (pol_rule_matches(&pol->rules[r], &fa, &soft))
+				want = r;
+		pol_facts_free(&fa);
+		if (v.rule != want)
+			fail_msg("%sfrom '%s': the index finds rule %d, a walk %ld",
+			    rs, m.src, v.rule, want);
+		distinct += decided[v.rule + 1]++ == 0;
+		xmpp_stanza_release(e);
+	}
+	/* not a vacuous test: many rules decide, and the default too */
+	assert_true(distinct >= 15);
+	assert_true(decided[0] > 0);
+	xgw_policy_free(pol);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -880,6 +1177,11 @@ main(void)
 		cmocka_unit_test(golden),
 		cmocka_unit_test(reject_codes_and_replies),
 		cmocka_unit_test(index_agrees_with_order),
+		cmocka_unit_test(readings_names),
+		cmocka_unit_test(readings_quality_and_proto),
+		cmocka_unit_test(readings_reject_and_log),
+		cmocka_unit_test(readings_example),
+		cmocka_unit_test(readings_index_agrees),
 	};
 	int rc;
 
