@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "policy.h"
 #include "replay.h"
@@ -44,6 +45,7 @@ struct stats {
 	uint64_t	 flows, flows_dropped, pdus, checked, mismatches;
 	uint64_t	 skipped, gap, retrans, bytes;
 	uint64_t	 verdicts[3];	/* by enum xgw_action */
+	uint64_t	 decode_ns, encode_ns;	/* --timing: time inside the transforms */
 	struct counts	 kinds, errors, pkt_errors;
 };
 
@@ -74,6 +76,7 @@ struct replay {
 	const struct xgw_proto *map[2][65536];	/* [stream][port] */
 	int		 xml, check, tsv, verbose;
 	int		 via_text;	/* check through XML text, as the link does */
+	int		 timing;	/* measure the transforms alone */
 	size_t		 window;
 	const char	*file;
 	const char	*policy_path;
@@ -86,6 +89,15 @@ struct replay {
 };
 
 static void	 usage(void) __attribute__((noreturn));
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 static int	 replay_file(struct replay *, const char *);
 
 static void
@@ -93,7 +105,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: xgw-replay [--xml] [--check | --check-element] [--summary-tsv]\n"
-	    "                  [--verbose] [--policy FILE] [--map PORT=PROTO]\n"
+	    "                  [--timing] [--verbose] [--policy FILE] [--map PORT=PROTO]\n"
 	    "                  [--window BYTES] capture ...\n"
 	    "       xgw-replay --live HOST:PORT [--pace captured | fast]\n"
 	    "                  [--timeout MS] [--verbose] [--map PORT=PROTO]\n"
@@ -261,6 +273,18 @@ hexdump_diff(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 	fputc('\n', stderr);
 }
 
+static int
+timed_encode(struct replay *r, struct flow *f, xmpp_stanza_t *el,
+    struct xgw_err *e)
+{
+	uint64_t t0 = r->timing ? now_ns() : 0;
+	int rc = f->xp->encode(el, &r->enc, e);
+
+	if (r->timing)
+		r->st.encode_ns += now_ns() - t0;
+	return rc;
+}
+
 /*
  * The round trip the gateway pair performs: element -> XML text ->
  * element -> bytes, compared with the wire.  Without via_text, only
@@ -291,7 +315,7 @@ check_round_trip(struct replay *r, struct flow *f, xmpp_stanza_t *env,
 		}
 	}
 	if (xgw_envelope_parse(back, &m, &proto, &e) == -1 ||
-	    f->xp->encode(proto, &r->enc, &e) == -1) {
+	    timed_encode(r, f, proto, &e) == -1) {
 		r->st.mismatches++;
 		report(r, f, "pdu %llu: encode failed: %s",
 		    (unsigned long long)f->seq, e.msg);
@@ -334,9 +358,15 @@ pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
 	struct xgw_err e;
 	char kind[96], key[128];
 
+	uint64_t t0 = r->timing ? now_ns() : 0;
+	int rc;
+
 	f->seq++;
 	r->st.bytes += n;
-	if (f->xp->decode(r->ctx, f->sess, dir, p, n, &el, &e) == -1) {
+	rc = f->xp->decode(r->ctx, f->sess, dir, p, n, &el, &e);
+	if (r->timing)
+		r->st.decode_ns += now_ns() - t0;
+	if (rc == -1) {
 		snprintf(key, sizeof(key), "%s/%s", f->xp->name, e.reason);
 		count(&r->st.errors, key);
 		report(r, f, "pdu %llu (%s, %zu bytes): offset %zu: %s: %s",
@@ -677,6 +707,10 @@ summary(struct replay *r, const char *path)
 		printf("  round trip: %llu checked, %llu mismatches\n",
 		    (unsigned long long)s->checked,
 		    (unsigned long long)s->mismatches);
+	if (r->timing)
+		printf("  transforms: %llu ns decoding, %llu ns encoding\n",
+		    (unsigned long long)s->decode_ns,
+		    (unsigned long long)s->encode_ns);
 	if (r->policy != NULL)
 		policy_summary(r);
 }
@@ -773,6 +807,7 @@ main(int argc, char *argv[])
 		{ "xml", no_argument, NULL, 'x' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "check-element", no_argument, NULL, 'e' },
+		{ "timing", no_argument, NULL, 'M' },
 		{ "summary-tsv", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "map", required_argument, NULL, 'm' },
@@ -804,6 +839,9 @@ main(int argc, char *argv[])
 			break;
 		case 'e':
 			r.check = 1;
+			break;
+		case 'M':
+			r.timing = 1;
 			break;
 		case 't':
 			r.tsv = 1;

@@ -12,7 +12,9 @@
 #   tshark -T pdml              (read, reassemble, dissect, print)
 # reported as PDUs/s, MB/s of PDU bytes and the ratios to tshark, plus the
 # peak RSS of xgw-replay on the largest capture.  Process start-up is in
-# every figure.  Machines are noisy: trust the ratios.
+# those figures (tshark's is large).  "xform pdu/s" is the transforms alone:
+# the time xgw-replay --timing measures inside decode and encode, median of
+# the runs.  Machines are noisy: trust the ratios.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
@@ -44,7 +46,7 @@ tshark_args_for() {
 	done
 }
 
-printf '%-7s %7s %12s %9s %12s %12s %9s %9s %8s\n' protocol pdus "elem pdu/s" "elem MB/s" "text pdu/s" "tshark pdu/s" "elem/ts" "text/ts" "rss KiB"
+printf '%-7s %7s %12s %9s %12s %12s %12s %9s %9s %9s %8s\n' protocol pdus "xform pdu/s" "elem pdu/s" "elem MB/s" "text pdu/s" "tshark pdu/s" "xform/ts" "elem/ts" "text/ts" "rss KiB"
 for proto in modbus coap mqtt http; do
 	files=$(ls "$pcaps/$proto"/*.pcap* 2>/dev/null) || continue
 	pdus=0 bytes=0 largest="" lsize=0
@@ -69,6 +71,14 @@ for proto in modbus coap mqtt http; do
 			echo $(( $(now) - t0 ))
 		done | median
 	}
+	xform=$(for i in $(seq "$runs"); do
+		for f in $files; do
+			a=$(args_for "$f" "$proto")
+			# shellcheck disable=SC2086
+			$one "$replay" --check-element --timing $a "$f" 2>/dev/null |
+			    sed -n 's/.*transforms: \([0-9]*\) ns decoding, \([0-9]*\) ns encoding/\1 \2/p'
+		done | awk '{ s += $1 + $2 } END { print s + 0 }'
+	done | median)
 	elem=$(time_replay --check-element)
 	text=$(time_replay --check)
 	ts=$(for i in $(seq "$runs"); do
@@ -81,8 +91,8 @@ for proto in modbus coap mqtt http; do
 		echo $(( $(now) - t0 ))
 	done | median)
 	rss=$(/usr/bin/time -f %M "$replay" --check $(args_for "$largest" "$proto") "$largest" 2>&1 >/dev/null | tail -1)
-	awk -v p="$proto" -v n="$pdus" -v b="$bytes" -v e="$elem" -v x="$text" -v t="$ts" -v r="$rss" 'BEGIN {
-		er = n / (e / 1e9); xr = n / (x / 1e9); tr = n / (t / 1e9)
-		printf "%-7s %7d %12.0f %9.2f %12.0f %12.0f %9.1f %9.1f %8s\n", p, n, er, b / (e / 1e9) / 1e6, xr, tr, er / tr, xr / tr, r
+	awk -v p="$proto" -v n="$pdus" -v b="$bytes" -v e="$elem" -v x="$text" -v t="$ts" -v r="$rss" -v f="$xform" 'BEGIN {
+		er = n / (e / 1e9); xr = n / (x / 1e9); tr = n / (t / 1e9); fr = n / (f / 1e9)
+		printf "%-7s %7d %12.0f %12.0f %9.2f %12.0f %12.0f %9.1f %9.1f %9.1f %8s\n", p, n, fr, er, b / (e / 1e9) / 1e6, xr, tr, fr / tr, er / tr, xr / tr, r
 	}'
 done
