@@ -1,6 +1,7 @@
 /*
  * The adapter runtime: fd 3 to xgwd, the configuration handshake, the
- * privilege drop, and the table of requests awaiting an answer.
+ * privilege drop, the table of requests awaiting an answer, and the count
+ * of events finished that delivery confirmation reports.
  *
  * The table is a fixed array of REQ_MAX slots, found by (flow, seq)
  * through hash chains and linked in expiry order, so that a lookup, the
@@ -57,6 +58,14 @@ struct adapter {
 	int			 head, tail;	/* expiry list: head expires first */
 	int			 free;
 	int			 nreq;
+	/* delivery confirmation: events numbered from 1 on this connection */
+	int			 confirm;
+	uint64_t		 received;	/* handed to the stanza callback */
+	uint64_t		 finished;	/* contiguously from the first */
+	uint64_t		 told;		/* the count queued to xgwd last */
+	uint64_t		 current;	/* the event in the stanza callback, or 0 */
+	int			 held;
+	uint64_t		 early[ADAPTER_WINDOW / 64];	/* finished out of order */
 };
 
 uint64_t
@@ -191,6 +200,51 @@ adapter_timeout_ms(struct adapter *a)
 	return (int)(a->req[a->head].expires_ms - now);
 }
 
+/* Delivery confirmation */
+
+void
+adapter_confirm_delivery(struct adapter *a)
+{
+	a->confirm = 1;
+}
+
+uint64_t
+adapter_event_hold(struct adapter *a)
+{
+	if (!a->confirm || a->current == 0)
+		return 0;
+	a->held = 1;
+	return a->current;
+}
+
+/* An event's bit in early: the window keeps the events it holds apart. */
+static uint64_t *
+early_bit(struct adapter *a, uint64_t ev, uint64_t *mask)
+{
+	*mask = 1ULL << ev % 64;
+	return &a->early[ev % ADAPTER_WINDOW / 64];
+}
+
+void
+adapter_event_done(struct adapter *a, uint64_t ev)
+{
+	uint64_t m, *w = early_bit(a, ev, &m);
+
+	if (ev == 0)
+		return;
+	if (ev <= a->finished || ev > a->received || (*w & m)) {
+		log_warnx("event %llu finished twice, or never handed on; "
+		    "ignored", (unsigned long long)ev);
+		return;
+	}
+	*w |= m;
+	while (a->finished < a->received &&
+	    (*(w = early_bit(a, a->finished + 1, &m)) & m)) {
+		*w &= ~m;
+		a->finished++;
+	}
+}
+
 /* Frames to and from xgwd */
 
 static int
@@ -265,28 +319,52 @@ adapter_stats(struct adapter *a, const char *key_values)
 		log_warn("stats to xgwd not queued");
 }
 
-static void
+/*
+ * One stanza from xgwd.  While delivery is confirmed, every event counts,
+ * dropped ones too: one that cannot be read, of which not even the
+ * direction is known, ends the connection, and the next one counts afresh.
+ */
+static int
 stanza_in(struct adapter *a, const struct frame *f)
 {
 	xmpp_stanza_t *env, *el;
 	struct xgw_meta m;
 	struct xgw_err e;
+	int rc = 0;
 
 	if ((env = xmpp_stanza_new_from_string(a->ctx,
 	    (const char *)f->payload)) == NULL ||
 	    xgw_envelope_parse(env, &m, &el, &e) == -1) {
-		log_warnx("from xgwd flow=%llu seq=%llu: bad stanza: %s",
+		log_warnx("from xgwd flow=%llu seq=%llu: bad stanza: %s%s",
 		    (unsigned long long)f->flow, (unsigned long long)f->seq,
-		    env != NULL ? e.msg : "not XML");
-	} else if (m.flow != f->flow || m.seq != f->seq) {
-		log_warnx("from xgwd flow=%llu seq=%llu: the envelope says "
-		    "flow=%llu seq=%llu; dropped", (unsigned long long)f->flow,
-		    (unsigned long long)f->seq, (unsigned long long)m.flow,
-		    (unsigned long long)m.seq);
-	} else
-		a->cb->stanza(a, &m, el, m.flow, m.seq);
+		    env != NULL ? e.msg : "not XML", a->confirm ?
+		    "; the count of events delivered is lost with it" : "");
+		rc = a->confirm ? -1 : 0;
+	} else if (m.dir == XGW_EVENT &&
+	    a->received - a->finished == ADAPTER_WINDOW) {
+		log_warnx("xgwd handed on more than %d events unfinished",
+		    ADAPTER_WINDOW);
+		rc = -1;
+	} else {
+		if (m.dir == XGW_EVENT)
+			a->current = ++a->received;
+		if (m.flow != f->flow || m.seq != f->seq)
+			log_warnx("from xgwd flow=%llu seq=%llu: the envelope "
+			    "says flow=%llu seq=%llu; dropped",
+			    (unsigned long long)f->flow,
+			    (unsigned long long)f->seq,
+			    (unsigned long long)m.flow,
+			    (unsigned long long)m.seq);
+		else
+			a->cb->stanza(a, &m, el, m.flow, m.seq);
+		if (!a->held)
+			adapter_event_done(a, a->current);
+		a->current = 0;
+		a->held = 0;
+	}
 	if (env != NULL)
 		xmpp_stanza_release(env);
+	return rc;
 }
 
 /* Payload "reason" or "code reason": the reason is the last word. */
@@ -308,8 +386,7 @@ dispatch(struct adapter *a, const struct frame *f)
 {
 	switch (f->type) {
 	case FRAME_STANZA:
-		stanza_in(a, f);
-		break;
+		return stanza_in(a, f);
 	case FRAME_FAIL:
 		fail_in(a, f);
 		break;
@@ -346,6 +423,10 @@ adapter_run(struct adapter *a, short revents)
 		}
 	}
 	fire_timeouts(a);
+	/* one cumulative count for all finished since the last */
+	if (a->confirm && a->finished > a->told &&
+	    queue(a, FRAME_DELIVERED, 0, a->finished, NULL, 0) == 0)
+		a->told = a->finished;
 	if (frame_pending(&a->wr) && frame_flush(&a->wr, ADAPTER_FD) == -1) {
 		log_warn("xgwd connection (fd %d): write", ADAPTER_FD);
 		return -1;
@@ -490,6 +571,7 @@ wait_frame(struct adapter *a, struct frame *f, const char *what)
 void
 adapter_configure(struct adapter *a)
 {
+	const char *ready = a->confirm ? "delivery-confirmed" : "";
 	struct conf_err ce;
 	struct frame f;
 
@@ -508,7 +590,7 @@ adapter_configure(struct adapter *a)
 		fatalx("adapter %s (configuration line %u): cannot serve it",
 		    a->proto, a->conf.line);
 	drop_privileges(a->user);
-	if (queue(a, FRAME_READY, 0, 0, NULL, 0) == -1 ||
+	if (queue(a, FRAME_READY, 0, 0, ready, strlen(ready)) == -1 ||
 	    frame_flush(&a->wr, ADAPTER_FD) == -1)
 		fatal("fd %d: ready to xgwd", ADAPTER_FD);
 	if (a->conf.listen[0] != '\0')
@@ -536,6 +618,19 @@ check_no_caps(const char *user)
 			fatalx("dropping privileges to user %s: capabilities "
 			    "left (set %d: permitted %#x effective %#x)", user,
 			    i, d[i].permitted, d[i].effective);
+}
+
+/* Started as xgw with CAP_NET_BIND_SERVICE (xgwd.service): bound, so let it go. */
+static void
+drop_caps(const char *user)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	memset(d, 0, sizeof(d));
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 ||
+	    syscall(SYS_capset, &h, d) == -1)
+		fatal("dropping privileges to user %s: capset", user);
 }
 
 void
@@ -570,8 +665,9 @@ drop_privileges(const char *user)
 		if (setuid(0) != -1 || seteuid(0) != -1)
 			fatalx("dropping privileges to user %s: root could be "
 			    "regained", user);
-		check_no_caps(user);
-	}
+	} else
+		drop_caps(user);
+	check_no_caps(user);
 	/* no setuid binary or file capability can give any of it back */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_NO_NEW_PRIVS");

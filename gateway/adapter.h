@@ -73,6 +73,26 @@ int		 adapter_send(struct adapter *, const struct xgw_meta *,
 /* The cookie of a pending request, removed from the table; NULL if none. */
 void		*adapter_answered(struct adapter *, uint64_t flow, uint64_t seq);
 
+/*
+ * Delivery confirmation.  Called before adapter_configure, it makes
+ * FRAME_READY say "delivery-confirmed": xgwd then acknowledges an event
+ * from afar to its sender only once this adapter has finished with it
+ * (published, or given up for good), so that nothing acknowledged is lost
+ * when the adapter or its xgwd dies.  The runtime numbers the events it
+ * hands to the stanza callback (1, 2, ... on each connection to xgwd).  An
+ * event is finished when the callback returns, unless the callback calls
+ * adapter_event_hold, which returns the event's number for a later
+ * adapter_event_done; events finished out of order wait in a window of
+ * ADAPTER_WINDOW, and xgwd is told how many are finished contiguously from
+ * the first (FRAME_DELIVERED).  xgwd hands on fewer unfinished events than
+ * that; more ends the connection.  Main thread only.
+ */
+#define ADAPTER_WINDOW	4096
+void		 adapter_confirm_delivery(struct adapter *);
+/* In the stanza callback of an event: its number.  0 elsewhere, or unconfirmed. */
+uint64_t	 adapter_event_hold(struct adapter *);
+void		 adapter_event_done(struct adapter *, uint64_t event);	/* 0: nothing */
+
 /* For the adapter's poll loop: fd 3 (POLLIN, plus POLLOUT when pending). */
 int		 adapter_fd(struct adapter *);
 int		 adapter_events(struct adapter *);	/* the poll events to ask for */

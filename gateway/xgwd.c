@@ -23,6 +23,7 @@
 #include <uuid/uuid.h>
 
 #include "log.h"
+#include "sdnotify.h"
 #include "xgwd.h"
 
 #ifndef XGW_ADAPTER_DIR
@@ -32,6 +33,8 @@
 #define RESEND_MS	10000	/* no ack for this long: resend from the last ack */
 #define ACK_EVERY	64	/* the receiver acknowledges at least this often */
 #define ACK_DELAY_MS	200	/* ... or after this long */
+#define PEERS_SAVE_MS	20	/* finished events recorded at least this often */
+#define STATUS_MS	5000	/* systemd's STATUS line */
 
 static int sigpipe_fds[2];
 
@@ -49,8 +52,11 @@ on_signal(int sig)
 {
 	int saved = errno;
 	unsigned char c = sig;
+	ssize_t n;
 
-	(void)write(sigpipe_fds[1], &c, 1);
+	/* a full pipe holds a wakeup already: nothing is lost */
+	n = write(sigpipe_fds[1], &c, 1);
+	(void)n;
 	errno = saved;
 }
 
@@ -646,6 +652,7 @@ peers_save(struct xgwd *x)
 	}
 	if (fclose(f) != 0 || rename(tmp, path) == -1)
 		goto fail;
+	x->peers_dirty = 0;
 	return 0;
 fail:
 	log_warn("%s: not saved; acknowledgement held back", path);
@@ -693,10 +700,17 @@ send_ack(struct xgwd *x, struct peer_seq *ps)
 static void
 peer_advance(struct xgwd *x, struct peer_seq *ps)
 {
+	uint64_t was = ps->done;
+
 	while (ps->done < ps->seq &&
 	    ps->finished[(ps->done + 1) % EVENT_WINDOW]) {
 		ps->finished[(ps->done + 1) % EVENT_WINDOW] = 0;
 		ps->done++;
+	}
+	/* recorded soon, not only with the next ack: less to repeat after a crash */
+	if (ps->done != was && !x->peers_dirty) {
+		x->peers_dirty = 1;
+		x->peers_save_at = now_ms() + PEERS_SAVE_MS;
 	}
 	if (ps->done - ps->acked >= ACK_EVERY)
 		send_ack(x, ps);
@@ -988,16 +1002,54 @@ policy_log(void *arg, const char *line)
 	log_warnx("%s", line);
 }
 
+/* One line for systemctl status: the link, the spool, the adapters. */
+static void
+notify_status(struct xgwd *x, const char *ready)
+{
+	struct link_stats ls;
+	struct spool_stats ss;
+	int up = 0;
+
+	link_stats(x->link, &ls);
+	spool_stats(x->spool, &ss);
+	for (int i = 0; i < x->nadapters; i++)
+		up += x->adapters[i].ready;
+	sdnotify("%sSTATUS=link %s, spool %llu events (%llu of %llu bytes), "
+	    "%d of %d adapters ready", ready, ls.state,
+	    (unsigned long long)ss.records, (unsigned long long)ss.bytes,
+	    (unsigned long long)ss.max_bytes, up, x->nadapters);
+}
+
+/* systemd: the watchdog at half its interval, the status every few seconds. */
+static void
+notify_timers(struct xgwd *x)
+{
+	static uint64_t next_watchdog, next_status;
+	uint64_t now = now_ms();
+
+	if (x->watchdog_ms != 0 && now >= next_watchdog) {
+		sdnotify("WATCHDOG=1");
+		next_watchdog = now + x->watchdog_ms / 2;
+	}
+	if (now >= next_status) {
+		notify_status(x, "");
+		next_status = now + STATUS_MS;
+	}
+}
+
 int
 xgwd_reload(struct xgwd *x, char *msg, size_t len)
 {
 	struct xgw_policy_err pe;
 	struct xgw_policy *pol;
 
+	sdnotify_reloading();
 	if ((pol = xgw_policy_load(x->conf->rules, &pe)) == NULL) {
 		snprintf(msg, len, "%s:%u:%u: %s; the running rules stay",
 		    pe.file, pe.line, pe.col, pe.msg);
 		log_warnx("reload: %s", msg);
+		/* the running rules stay in force: ready as before */
+		notify_status(x, "READY=1\n");
 		return -1;
 	}
 	xgw_policy_adopt_counters(pol, x->policy);
@@ -1008,6 +1060,7 @@ xgwd_reload(struct xgwd *x, char *msg, size_t len)
 	snprintf(msg, len, "%s: %d rules", x->conf->rules,
 	    xgw_policy_nrules(pol));
 	log_info("reload: %s", msg);
+	notify_status(x, "READY=1\n");
 	return 0;
 }
 
@@ -1113,6 +1166,8 @@ poll_timeout(struct xgwd *x)
 		t = p;
 	if (x->spool_dirty && t > SYNC_MS)
 		t = SYNC_MS;
+	if (x->peers_dirty && t > PEERS_SAVE_MS)
+		t = PEERS_SAVE_MS;
 	/* TLS may hold decrypted bytes that poll cannot see */
 	if (link_is_up(x->link) && t > 50)
 		t = 50;
@@ -1178,10 +1233,13 @@ loop(struct xgwd *x)
 		pump_events(x);
 		ack_timers(x);
 		proc_timers(x);
+		notify_timers(x);
 		for (int i = 0; i < x->nadapters; i++)
 			if (x->adapters[i].fd != -1 &&
 			    frame_pending(&x->adapters[i].wr))
 				frame_flush(&x->adapters[i].wr, x->adapters[i].fd);
+		if (x->peers_dirty && now_ms() >= x->peers_save_at)
+			peers_save(x);
 		if (x->spool_dirty && now_ms() >= x->sync_at_ms) {
 			spool_flush(x);
 			pump_events(x);
@@ -1243,6 +1301,7 @@ main(int argc, char *argv[])
 	xgw_policy_set_logger(x.policy, policy_log, NULL, 10000);
 	signals_init();
 	x.start_ms = now_ms();
+	x.watchdog_ms = sdnotify_watchdog_usec() / 1000;
 	x.adapter_dir = getenv("XGW_ADAPTER_DIR") ? getenv("XGW_ADAPTER_DIR") :
 	    XGW_ADAPTER_DIR;
 	gateway_uuid(&x);
@@ -1283,7 +1342,9 @@ main(int argc, char *argv[])
 	log_info("gateway=%s started: %d adapters, rules %s (%d), spool %s",
 	    x.uuid, x.nadapters, x.conf->rules, xgw_policy_nrules(x.policy),
 	    x.conf->spool_dir);
+	notify_status(&x, "READY=1\n");
 	loop(&x);
+	sdnotify("STOPPING=1");
 	spool_flush(&x);
 	proc_stop_all(&x);
 	link_stop(x.link);

@@ -122,6 +122,8 @@ struct xgwd {
 		uint64_t	 seq, done, acked;
 		uint8_t		 finished[EVENT_WINDOW];	/* by seq % EVENT_WINDOW */
 	}		 peers[64];
+	int		 peers_dirty;	/* state-dir/peers is behind */
+	uint64_t	 peers_save_at;
 	/* events spooled since the last sync: told to their adapters after it */
 	struct taken {
 		int		 adapter;
@@ -134,6 +136,7 @@ struct xgwd {
 	unsigned	 registrations;
 	struct counters	 c;
 	volatile int	 quit;
+	uint64_t	 watchdog_ms;	/* systemd's WatchdogSec, 0: none */
 	uint64_t	 start_ms;
 };
 

@@ -7,7 +7,8 @@ pkgs="gcc meson ninja-build pkg-config python3 bison flex
  tshark libxml2-utils time
  prosody prosody-modules openssl procps
  mbpoll python3-pymodbus python3-serial-asyncio libcoap3-bin
- mosquitto mosquitto-clients python3-paho-mqtt curl"
+ mosquitto mosquitto-clients python3-paho-mqtt curl
+ debhelper debootstrap dpkg-dev systemd man-db groff-base"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: run as root (apt-get installs: $pkgs)" >&2
 	exit 1

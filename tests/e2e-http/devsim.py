@@ -111,12 +111,14 @@ class Handler(socketserver.StreamRequestHandler):
                 return
             drop_next = target == "/dev/bye"
             rsp, close = answer(method, target, body)
+            # logged before it is sent: a client that has the answer finds
+            # the whole line in the log
+            with LOG_LOCK, open(self.server.log, "a") as log:
+                log.write(json.dumps({"req": raw.hex(), "rsp": rsp.hex()}) + "\n")
             try:
                 self.connection.sendall(rsp)
             except OSError:
                 close = True
-            with LOG_LOCK, open(self.server.log, "a") as log:
-                log.write(json.dumps({"req": raw.hex(), "rsp": rsp.hex()}) + "\n")
             if close or headers.get(b"connection", b"").lower() == b"close":
                 return
 

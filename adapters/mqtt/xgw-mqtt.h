@@ -1,0 +1,65 @@
+/*
+ * xgw-mqtt: the MQTT bridge adapter.  Its parts:
+ *
+ *   mqtt.c   main, the poll loop, the runtime's callbacks, counters
+ *   local.c  client side (listen, route): the local broker, subscribed to
+ *            the routes' topic filters; each PUBLISH becomes an event, and
+ *            QoS 1/2 ones are acknowledged only once xgwd has spooled it
+ *   far.c    device side (device): events from afar published to the
+ *            brokers named by device UUID, with paho.mqtt.c; each is
+ *            confirmed to xgwd once its broker has it
+ *
+ * The client side reads and writes MQTT itself, with the transforms,
+ * because paho.mqtt.c acknowledges a PUBLISH (PUBACK, PUBREC) in its
+ * receive code before the application sees the message: no paho API can
+ * hold the acknowledgement until the gateway has the message safe, so a
+ * crash would lose what paho had acknowledged.
+ */
+#ifndef XGW_MQTT_ADAPTER_H
+#define XGW_MQTT_ADAPTER_H
+
+#include <stdint.h>
+
+#include "adapter.h"
+
+/* The user property every bridged PUBLISH carries: its gateway's UUID. */
+#define BRIDGE_KEY	"xgw-bridge"
+
+/* Largest packet taken from a broker: its stanza fits FRAME_MAX. */
+#define PACKET_MAX	(128 * 1024)
+
+struct counters {
+	uint64_t	 received, events, taken, denied, refused, loops;
+	uint64_t	 no_route, redelivered, connects, lost;
+	uint64_t	 far_events, far_published, far_failed, far_dropped;
+	uint64_t	 far_bad, far_again;
+};
+
+extern struct adapter	*ad;
+extern struct counters	 cnt;
+
+/* mqtt.c */
+uint64_t attr_uint(xmpp_stanza_t *, const char *attr);
+int	 is_prop(xmpp_stanza_t *, unsigned id);
+
+/* local.c */
+int	 local_init(const struct conf_adapter *);
+void	 local_taken(uint64_t seq);
+void	 local_refused(uint64_t seq, const char *reason);
+int	 local_fd(void);
+short	 local_events(void);
+void	 local_io(short revents);
+int	 local_timeout_ms(void);
+void	 local_timers(void);
+
+/* far.c */
+int	 far_init(const struct conf_adapter *);
+void	 far_start(void);
+void	 far_event(const struct xgw_meta *, xmpp_stanza_t *el);
+void	 far_timers(void);	/* also finishes what paho's threads confirmed */
+int	 far_fd(void);
+int	 far_timeout_ms(void);
+void	 far_stop(void);
+void	 far_counters(void);	/* folds the paho threads' counts into cnt */
+
+#endif
