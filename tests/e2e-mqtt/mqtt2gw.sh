@@ -10,7 +10,7 @@
 # retained, MQTT 5 properties, both directions on the same filter without
 # loops, a topic the policy denies never appears at B; then 10,000 QoS 1
 # messages with xgwd B killed (SIGKILL) and restarted mid-stream: all
-# delivered, none twice.
+# delivered (repeats are counted and printed: QoS 1 is at least once).
 #
 #   mqtt2gw.sh XGWD XGWCTL XGW-MQTT CLIENTS.PY SRCDIR
 set -u
@@ -123,5 +123,5 @@ wait "$bulk"
 rc=$?
 sed 's/^/mqtt2gw:   /' "$t/bulk.out"
 [ $rc -eq 0 ] || die "bulk: $(grep FAIL "$t/bulk.out")"
-ok "$n QoS 1 messages with xgwd B killed mid-stream: all delivered, none twice"
+ok "$n QoS 1 messages with xgwd B killed mid-stream: all delivered ($(grep -o "[0-9]* repeated" "$t/bulk.out"))"
 echo "mqtt2gw: all passed"
