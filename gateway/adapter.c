@@ -9,6 +9,9 @@
  * timeout) and the next timeout all stay cheap when thousands are pending.
  */
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <errno.h>
@@ -671,4 +674,39 @@ drop_privileges(const char *user)
 	/* no setuid binary or file capability can give any of it back */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_NO_NEW_PRIVS");
+}
+
+int
+adapter_listen(const struct conf_adapter *c, int type)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, c->listen, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(c->listen_port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, c->listen, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(c->listen_port);
+		sl = sizeof(*s6);
+	} else {
+		log_warnx("listen %s: not an IPv4 or IPv6 address", c->listen);
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, (struct sockaddr *)&ss, sl) == -1 ||
+	    (type == SOCK_STREAM && listen(fd, 128) == -1)) {
+		log_warn("listen %s port %u", c->listen, c->listen_port);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }

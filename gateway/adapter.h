@@ -103,6 +103,13 @@ void		 adapter_stats(struct adapter *, const char *key_values);
 
 uint64_t	 adapter_now_ms(void);	/* CLOCK_MONOTONIC: the clock of every timeout */
 
+/*
+ * The block's listen address and port, bound and listening (SOCK_STREAM)
+ * or bound (SOCK_DGRAM), non-blocking; -1 with a log line on failure.
+ * Called from configure, while still privileged.
+ */
+int		 adapter_listen(const struct conf_adapter *, int type);
+
 /* setgroups, setresgid, setresuid to user, PR_SET_NO_NEW_PRIVS; checked. */
 void		 drop_privileges(const char *user);
 

@@ -1102,39 +1102,6 @@ poll_of_flow(uint64_t flow)
 
 /* Set-up */
 
-static int
-listen_on(const struct conf_adapter *c)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sl;
-	int one = 1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, c->listen, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(c->listen_port);
-		sl = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, c->listen, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(c->listen_port);
-		sl = sizeof(*s6);
-	} else {
-		log_warnx("listen %s: not an IPv4 or IPv6 address", c->listen);
-		return -1;
-	}
-	if ((listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) == -1 ||
-	    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-	    sizeof(one)) == -1 ||
-	    bind(listen_fd, (struct sockaddr *)&ss, sl) == -1 ||
-	    listen(listen_fd, 128) == -1) {
-		log_warn("listen %s port %u", c->listen, c->listen_port);
-		return -1;
-	}
-	return 0;
-}
 
 static int
 routes_init(const struct conf_adapter *c)
@@ -1227,7 +1194,10 @@ configure(struct adapter *a, const struct conf_adapter *c)
 	if (routes_init(c) == -1 || devices_init(c) == -1 ||
 	    polls_init(c) == -1)
 		return -1;
-	return c->listen[0] != '\0' ? listen_on(c) : 0;
+	if (c->listen[0] != '\0' &&
+	    (listen_fd = adapter_listen(c, SOCK_STREAM)) == -1)
+		return -1;
+	return 0;
 }
 
 static void
