@@ -20,6 +20,7 @@
 #ifndef XGW_ADAPTER_H
 #define XGW_ADAPTER_H
 
+#include <sys/socket.h>
 #include <stdint.h>
 #include <strophe.h>
 
@@ -109,6 +110,9 @@ uint64_t	 adapter_now_ms(void);	/* CLOCK_MONOTONIC: the clock of every timeout *
  * Called from configure, while still privileged.
  */
 int		 adapter_listen(const struct conf_adapter *, int type);
+/* "address:port" of a peer, for log lines. */
+void		 adapter_peer_name(const struct sockaddr_storage *, char *,
+		    size_t);
 
 /* setgroups, setresgid, setresuid to user, PR_SET_NO_NEW_PRIVS; checked. */
 void		 drop_privileges(const char *user);

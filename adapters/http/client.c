@@ -410,26 +410,6 @@ client_read(int slot)
 }
 
 static void
-peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		port = ntohs(s->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-		port = ntohs(s->sin6_port);
-	}
-	snprintf(buf, len, "%s:%u", host, port);
-}
-
-static void
 client_accept(void)
 {
 	struct sockaddr_storage ss;
@@ -456,7 +436,7 @@ client_accept(void)
 		c->id = next_flow++;
 		c->reading = 1;
 		c->deadline_ms = adapter_now_ms() + IDLE_MS;
-		peer_name(&ss, c->peer, sizeof(c->peer));
+		adapter_peer_name(&ss, c->peer, sizeof(c->peer));
 		/* answers go out whole: Nagle would only delay their tails */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		clients[slot] = c;

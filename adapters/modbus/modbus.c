@@ -339,26 +339,6 @@ client_wants_input(const struct client *c)
 }
 
 static void
-peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		port = ntohs(s->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-		port = ntohs(s->sin6_port);
-	}
-	snprintf(buf, len, "%s:%u", host, port);
-}
-
-static void
 client_accept(void)
 {
 	struct sockaddr_storage ss;
@@ -381,7 +361,7 @@ client_accept(void)
 		}
 		c->fd = fd;
 		c->id = next_flow++;
-		peer_name(&ss, c->peer, sizeof(c->peer));
+		adapter_peer_name(&ss, c->peer, sizeof(c->peer));
 		set_nodelay(fd);
 		clients[slot] = c;
 		st.accepted++;
