@@ -2,23 +2,30 @@
 # Throughput of the transforms over the capture corpus, against tshark
 # decoding the same captures to PDML in the same run, on one core.
 #
-#   tests/bench/transforms.sh [BUILD-DIR] [RUNS]
+#   tests/bench/transforms.sh [BUILD-DIR] [RUNS] [PROTOCOLS]
 #
-# For each protocol: the median wall time of RUNS runs, over all of its
-# captures, of
-#   xgw-replay --check-element  (read, reassemble, decode, encode, compare)
-#   xgw-replay --check          (the same with element -> XML text ->
-#                                element in between, as the link does)
-#   tshark -T pdml              (read, reassemble, dissect, print)
-# reported as PDUs/s, MB/s of PDU bytes and the ratios to tshark, plus the
-# peak RSS of xgw-replay on the largest capture.  Process start-up is in
-# those figures (tshark's is large).  "xform pdu/s" is the transforms alone:
-# the time xgw-replay --timing measures inside decode and encode, median of
-# the runs.  Machines are noisy: trust the ratios.
+# For each protocol, medians of RUNS runs over all of its captures:
+#   xform     the transforms alone: the time xgw-replay --timing measures
+#             inside decode and encode
+#   elem      xgw-replay --check-element (read, reassemble, decode, encode,
+#             compare), one process over the corpus, as an operator runs it
+#             (one process per distinct --map)
+#   elem/file the same, one process per capture: start-up (~10 ms, mostly
+#             the dynamic linker relocating libcrypto) counted 13-30 times
+#   text      xgw-replay --check (element -> XML text -> element between,
+#             as the link does), one process over the corpus
+#   tshark    tshark -n -T pdml (read, reassemble, dissect, print), one
+#             process per capture: it reads one file per run
+#   big       elem and tshark on the largest capture alone, one process
+#             each: the steady state, where start-up weighs least
+# reported as PDUs/s and ratios to tshark, plus the peak RSS of
+# xgw-replay --check on the largest capture.  Machines are noisy: trust the
+# ratios, which come from the same run.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
 runs=${2:-5}
+protos=${3:-modbus coap mqtt http}
 pcaps=${XGW_PCAPS:-$top/../shared/pcaps}
 replay=$build/gateway/xgw-replay
 one="taskset -c 0"
@@ -46,53 +53,72 @@ tshark_args_for() {
 	done
 }
 
-printf '%-7s %7s %12s %9s %12s %12s %12s %9s %9s %9s %8s\n' protocol pdus "xform pdu/s" "elem pdu/s" "elem MB/s" "text pdu/s" "tshark pdu/s" "xform/ts" "elem/ts" "text/ts" "rss KiB"
-for proto in modbus coap mqtt http; do
+printf '%-7s %6s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s %7s %7s\n' protocol pdus "xform/s" "elem/s" "file/s" "text/s" "tshark/s" "xform" "elem" "file" "text" "big" "MB/s" "rssKiB"
+for proto in $protos; do
 	files=$(ls "$pcaps/$proto"/*.pcap* 2>/dev/null) || continue
 	pdus=0 bytes=0 largest="" lsize=0
+	list=$(mktemp)
 	for f in $files; do
 		a=$(args_for "$f" "$proto")
+		printf '%s\t%s\t%s\n' "$f" "$a" "$(tshark_args_for "$a")" >>"$list"
 		# shellcheck disable=SC2086
 		line=$("$replay" --summary-tsv $a "$f" || true)
 		pdus=$((pdus + $(echo "$line" | sed -n 's/.*pdus=\([0-9]*\).*/\1/p')))
+		b=$("$replay" $a "$f" 2>/dev/null | sed -n 's/.*bytes: \([0-9]*\) in pdus.*/\1/p')
+		bytes=$((bytes + ${b:-0}))
 		s=$(stat -c %s "$f")
 		[ "$s" -gt "$lsize" ] && { lsize=$s; largest=$f; }
 	done
-	bytes=$("$replay" $(for f in $files; do args_for "$f" "$proto"; done | tr '\n' ' ') $files 2>/dev/null |
-	    sed -n 's/.*bytes: \([0-9]*\) in pdus.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
-	time_replay() {
+	largs=$(awk -F'\t' -v f="$largest" '$1 == f { print $2 }' "$list")
+	# One process per set of captures sharing their --map arguments.
+	one_process() {
+		cut -f2 "$list" | sort -u | while IFS= read -r a; do
+			# shellcheck disable=SC2046,SC2086
+			$one "$replay" "$@" $a $(awk -F'\t' -v a="$a" '$2 == a { print $1 }' "$list") || true
+		done
+	}
+	per_file() {
+		while IFS="$(printf '\t')" read -r f a d; do
+			# shellcheck disable=SC2086
+			$one "$replay" "$@" $a "$f" >/dev/null || true
+		done <"$list"
+	}
+	timed() {
 		for i in $(seq "$runs"); do
 			t0=$(now)
-			for f in $files; do
-				a=$(args_for "$f" "$proto")
-				# shellcheck disable=SC2086
-				$one "$replay" "$1" $a "$f" >/dev/null || true
-			done
+			"$@" >/dev/null 2>&1
 			echo $(( $(now) - t0 ))
 		done | median
 	}
-	xform=$(for i in $(seq "$runs"); do
-		for f in $files; do
-			a=$(args_for "$f" "$proto")
-			# shellcheck disable=SC2086
-			$one "$replay" --check-element --timing $a "$f" 2>/dev/null |
-			    sed -n 's/.*transforms: \([0-9]*\) ns decoding, \([0-9]*\) ns encoding/\1 \2/p'
-		done | awk '{ s += $1 + $2 } END { print s + 0 }'
-	done | median)
-	elem=$(time_replay --check-element)
-	text=$(time_replay --check)
-	ts=$(for i in $(seq "$runs"); do
-		t0=$(now)
-		for f in $files; do
-			d=$(tshark_args_for "$(args_for "$f" "$proto")")
+	tshark_each() {
+		while IFS="$(printf '\t')" read -r f a d; do
 			# shellcheck disable=SC2086
 			$one tshark -n -r "$f" $d -T pdml >/dev/null 2>&1 || true
-		done
-		echo $(( $(now) - t0 ))
+		done <"$list"
+	}
+	xform=$(for i in $(seq "$runs"); do
+		one_process --check-element --timing 2>/dev/null |
+		    sed -n 's/.*transforms: \([0-9]*\) ns decoding, \([0-9]*\) ns encoding/\1 \2/p' |
+		    awk '{ s += $1 + $2 } END { print s + 0 }'
 	done | median)
-	rss=$(/usr/bin/time -f %M "$replay" --check $(args_for "$largest" "$proto") "$largest" 2>&1 >/dev/null | tail -1)
-	awk -v p="$proto" -v n="$pdus" -v b="$bytes" -v e="$elem" -v x="$text" -v t="$ts" -v r="$rss" -v f="$xform" 'BEGIN {
-		er = n / (e / 1e9); xr = n / (x / 1e9); tr = n / (t / 1e9); fr = n / (f / 1e9)
-		printf "%-7s %7d %12.0f %12.0f %9.2f %12.0f %12.0f %9.1f %9.1f %9.1f %8s\n", p, n, fr, er, b / (e / 1e9) / 1e6, xr, tr, fr / tr, er / tr, xr / tr, r
+	elem=$(timed one_process --check-element)
+	file=$(timed per_file --check-element)
+	text=$(timed one_process --check)
+	ts=$(timed tshark_each)
+	# shellcheck disable=SC2086
+	bige=$(timed $one "$replay" --check-element $largs "$largest")
+	ld=$(awk -F'\t' -v f="$largest" '$1 == f { print $3 }' "$list")
+	# shellcheck disable=SC2086
+	bigt=$(timed $one tshark -n -r "$largest" $ld -T pdml)
+	# shellcheck disable=SC2086
+	rss=$(/usr/bin/time -f %M "$replay" --check $largs "$largest" 2>&1 >/dev/null | tail -1)
+	rm -f "$list"
+	awk -v p="$proto" -v n="$pdus" -v b="$bytes" -v f="$xform" -v e="$elem" -v F="$file" -v x="$text" \
+	    -v t="$ts" -v be="$bige" -v bt="$bigt" -v r="$rss" 'BEGIN {
+		tr = n / (t / 1e9)
+		printf "%-7s %6d %9.0f %9.0f %9.0f %9.0f %9.0f %7.1f %7.1f %7.1f %7.1f %7.1f %7.2f %7s\n",
+		    p, n, n / (f / 1e9), n / (e / 1e9), n / (F / 1e9), n / (x / 1e9), tr,
+		    t / f, t / e, t / F, t / x, bt / be, b / (e / 1e9) / 1e6, r
 	}'
 done
+echo "xform..big: xgw-replay's PDUs/s over tshark's (big: the largest capture alone); MB/s of PDU bytes, elem"
