@@ -918,23 +918,26 @@ relay(struct broker *b, xmpp_stanza_t *st, const char *from_gw,
 }
 
 /*
- * Does the active flow allow this PDU?  Requests and events go from the
- * flow's source to its destination, responses back.
+ * Does the active flow allow this PDU?  An event flow carries events from
+ * its source to its destination.  A request flow carries requests that
+ * way, and responses and events back: the events are the later answers to
+ * a request that asked for more than one (CoAP Observe).
  */
 static int
 flow_allows(const struct flow *f, const struct xgw_meta *m, const char *proto,
     char *why, size_t whylen)
 {
-	int fwd = m->dir != XGW_RESPONSE;
-	const char *s = fwd ? f->src : f->dst, *d = fwd ? f->dst : f->src;
+	int back = m->dir == XGW_RESPONSE ||
+	    (m->dir == XGW_EVENT && f->dir == FLOW_REQUEST);
+	const char *s = back ? f->dst : f->src, *d = back ? f->src : f->dst;
 
 	if (!f->active)
 		snprintf(why, whylen, "flow %llu is not active",
 		    (unsigned long long)f->id);
 	else if (strcmp(m->src, s) != 0 || strcmp(m->dst, d) != 0)
-		snprintf(why, whylen, "flow %llu joins %s and %s, not these "
-		    "endpoints", (unsigned long long)f->id, f->src, f->dst);
-	else if ((m->dir == XGW_EVENT) != (f->dir == FLOW_EVENT))
+		snprintf(why, whylen, "flow %llu carries %ss from %s to %s",
+		    (unsigned long long)f->id, xgw_dir_name(m->dir), s, d);
+	else if (m->dir != XGW_EVENT && f->dir == FLOW_EVENT)
 		snprintf(why, whylen, "flow %llu carries %ss, not %ss",
 		    (unsigned long long)f->id, flow_dir_name(f->dir),
 		    xgw_dir_name(m->dir));

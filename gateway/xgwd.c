@@ -306,7 +306,10 @@ pump_events(struct xgwd *x)
 
 /*
  * With a broker, traffic leaves only on a flow it activated: the envelope
- * carries the flow's id, which the broker checks before relaying.
+ * carries the flow's id, which the broker checks before relaying.  A
+ * request flow also carries events back from its destination to its
+ * source: the later answers to a request that asked for more than one
+ * (CoAP Observe).
  */
 static struct bflow *
 flow_for(struct xgwd *x, const struct xgw_meta *m, const char *proto)
@@ -314,9 +317,13 @@ flow_for(struct xgwd *x, const struct xgw_meta *m, const char *proto)
 	for (int i = 0; i < x->nflows; i++) {
 		struct bflow *f = &x->flows[i];
 
-		if (f->active && f->dir == m->dir && strcmp(f->proto, proto) == 0 &&
-		    strcmp(f->src, m->src) == 0 &&
+		if (!f->active || strcmp(f->proto, proto) != 0)
+			continue;
+		if (f->dir == m->dir && strcmp(f->src, m->src) == 0 &&
 		    (m->dst[0] == '\0' || strcmp(f->dst, m->dst) == 0))
+			return f;
+		if (f->dir == XGW_REQUEST && m->dir == XGW_EVENT &&
+		    strcmp(f->dst, m->src) == 0 && strcmp(f->src, m->dst) == 0)
 			return f;
 	}
 	return NULL;

@@ -202,7 +202,7 @@ g1 expect <ack && from="$N2@$C" && seq="1"
 g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="6" route="6" seq="2" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
 g1 expect type="error" && <policy-violation && flow 6: no such flow
 g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="3" dir="event"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>
-g1 expect type="error" && <policy-violation && carries requests, not events
+g1 expect type="error" && <policy-violation && flow 5 carries events from $E2 to $E1
 g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E1" dst="$E2" flow="5" route="5" seq="4" dir="request"><coap xmlns="urn:xgw:coap:1"/></pdu></message>
 g1 expect type="error" && <policy-violation && carries modbus, not coap
 g1 send <message to="$C"><pdu xmlns="urn:xgw:1" src="$E2" dst="$E1" flow="5" route="5" seq="5" dir="request"><modbus xmlns="urn:xgw:modbus:1"/></pdu></message>

@@ -1,18 +1,21 @@
 #!/bin/bash
-# Modbus/TCP through the Service Broker: two gateways register with
-# xgw-broker, which relays only the flows it activated.
+# Modbus/TCP and CoAP through the Service Broker: two gateways register
+# with xgw-broker, which relays only the flows it activated.
 #
-#   client -> gateway A -> Prosody -> xgw-broker -> Prosody -> gateway B -> PLC
+#   client -> gateway A -> Prosody -> xgw-broker -> Prosody -> gateway B
+#     -> PLC (plcsim), CoAP server (coap-server-openssl)
 #
 # Checks: both gateways register (their endpoints appear at the broker); a
 # read on the active flow is answered by the PLC, byte-exact but for the
 # transaction id; a request for an endpoint with no active flow is refused by
-# gateway A itself (0x0A) and never reaches the broker's relay.
+# gateway A itself (0x0A) and never reaches the broker's relay; a CoAP
+# observation's notifications, events from B to the client's endpoint,
+# find their way back through the broker (the flow's route).
 #
-#   broker2gw.sh XGWD XGWCTL XGW-MODBUS XGW-BROKER PLCSIM SRCDIR
+#   broker2gw.sh XGWD XGWCTL XGW-MODBUS XGW-COAP XGW-BROKER PLCSIM SRCDIR
 set -u
 xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
-broker=$(readlink -f "$4") plcsim=$(readlink -f "$5") src=$(readlink -f "$6")
+coap=$(readlink -f "$4") broker=$(readlink -f "$5") plcsim=$(readlink -f "$6") src=$(readlink -f "$7")
 . "$src/tests/e2e/lib.sh"
 t=$(mktemp -d /tmp/xgw-broker2gw.XXXXXX)
 pids=()
@@ -39,8 +42,10 @@ status() { "$xgwctl" status -s "$t/$1.sock"; }
 "$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
 	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
 . "$t/xmpp/env"
-set -- $(free_ports 2)
-plc_port=$1 gw_port=$2
+set -- $(free_ports 4)
+plc_port=$1 gw_port=$2 sensor_port=$3 coap_port=$4
+coap-server-openssl -A 127.0.0.1 -p "$sensor_port" >"$t/sensor.log" 2>&1 &
+pids+=($!)
 "$plcsim" -p "$plc_port" -l "$t/plc.log" 2>"$t/plcsim.err" &
 pids+=($!)
 wait_for 10 listening "$plc_port" || die "plcsim does not listen"
@@ -49,14 +54,17 @@ GA=urn:uuid:a0000000-0000-4000-8000-00000000000a
 GB=urn:uuid:b0000000-0000-4000-8000-00000000000b
 plc=urn:uuid:11111111-1111-4111-8111-111111111111
 other=urn:uuid:22222222-2222-4222-8222-222222222222
-# gateway A's client side speaks as a UUID derived from A's own
-client=urn:uuid:$("$py" -c "import uuid; print(uuid.uuid5(uuid.UUID('57fe6229-08f5-4728-84b3-cc97fe9d4629'), '$GA/modbus'))")
+sensor=urn:uuid:33333333-3333-4333-8333-333333333333
+# gateway A's client sides speak as UUIDs derived from A's own
+endpoint() { echo "urn:uuid:$("$py" -c "import uuid; print(uuid.uuid5(uuid.UUID('57fe6229-08f5-4728-84b3-cc97fe9d4629'), '$GA/$1'))")"; }
+client=$(endpoint modbus)
 
 echo "$XMPP_COMPONENT_SECRET" >"$t/secret"
 cat >"$t/flows" <<EOF
 bind $GA $USER1_JID
 bind $GB $USER2_JID
 flow 1 $client $plc modbus request
+flow 2 $(endpoint coap) $sensor coap request
 EOF
 "$broker" -v -k "$t/secret" -j "$XMPP_COMPONENT" -p "$XMPP_COMPONENT_PORT" \
     -d "$t/registry.db" -f "$t/flows" >"$t/broker.log" 2>&1 &
@@ -64,17 +72,25 @@ pids+=($!)
 
 mkdir -p "$t/adapters"
 ln -s "$adapter" "$t/adapters/xgw-modbus"
+ln -s "$coap" "$t/adapters/xgw-coap"
 export XGW_ADAPTER_DIR=$t/adapters
-printf 'pass request modbus\npass response modbus\n' >"$t/rules"
+printf 'pass request modbus\npass response modbus\npass request coap\npass response coap\npass event coap\n' >"$t/rules"
 gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$XMPP_COMPONENT" "$t/rules" "adapter modbus {
 	listen 127.0.0.1 port $gw_port
 	timeout 1500ms
 	route \"unit 1\" to $plc
 	route \"unit 2\" to $other
+}
+adapter coap {
+	listen 127.0.0.1 port $coap_port
+	route \"/\" to $sensor
 }"
 gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$XMPP_COMPONENT" "$t/rules" "adapter modbus {
 	device $plc host 127.0.0.1 port $plc_port unit 1 timeout 1s
 	device $other host 127.0.0.1 port $plc_port unit 2 timeout 1s
+}
+adapter coap {
+	device $sensor host 127.0.0.1 port $sensor_port timeout 2s
 }"
 sed -i "1i gateway $GA" "$t/a.conf"
 sed -i "1i gateway $GB" "$t/b.conf"
@@ -119,4 +135,13 @@ grep -q "no active flow; refused" "$t/a.log" || die "A did not log the refused r
 [ "$(status a | awk '$1 == "stanzas" { for (i = 1; i < NF; i++) if ($i == "no-flow") print $(i + 1) }')" -ge 1 ] ||
 	die "A did not count the request without a flow"
 ok "a request outside every flow is refused at gateway A with 0x0A and counted"
+
+# The registration is a request on flow 2; each notification is an event
+# from the sensor's UUID to A's client endpoint, which the broker relays
+# on the flow's route (the gateway that asked), not by looking it up anew.
+out=$(timeout 30 coap-client-openssl -B 10 -s 5 "coap://127.0.0.1:$coap_port/time" 2>&1)
+n=$(grep -o '[0-9][0-9]:[0-9][0-9]:[0-9][0-9]' <<<"$out" | sort -u | wc -l)
+[ "$n" -ge 4 ] || die "observe /time through the broker: $n distinct values at the client: '$out'"
+passed=$(status a | awk '$1 == "stanzas" { print $3 }')
+ok "observe /time through the broker: $n notifications at the client ($passed stanzas passed at A)"
 echo "broker2gw: all passed"
