@@ -87,6 +87,9 @@ gateway_uuid(struct xgwd *x)
 	uuid_t u;
 	FILE *f;
 
+	/* the receiver's places (peers) live here, whoever names the gateway */
+	if (mkdir(x->conf->state_dir, 0750) == -1 && errno != EEXIST)
+		fatal("mkdir %s", x->conf->state_dir);
 	if (x->conf->gateway[0] != '\0') {
 		memcpy(x->uuid, x->conf->gateway, sizeof(x->uuid));
 		return;
@@ -103,8 +106,6 @@ gateway_uuid(struct xgwd *x)
 		}
 		fatalx("%s: not a urn:uuid: line", path);
 	}
-	if (mkdir(x->conf->state_dir, 0750) == -1 && errno != EEXIST)
-		fatal("mkdir %s", x->conf->state_dir);
 	uuid_generate_random(u);
 	memcpy(x->uuid, "urn:uuid:", 9);
 	uuid_unparse_lower(u, x->uuid + 9);

@@ -144,4 +144,9 @@ n=$(grep -o '[0-9][0-9]:[0-9][0-9]:[0-9][0-9]' <<<"$out" | sort -u | wc -l)
 [ "$n" -ge 4 ] || die "observe /time through the broker: $n distinct values at the client: '$out'"
 passed=$(status a | awk '$1 == "stanzas" { print $3 }')
 ok "observe /time through the broker: $n notifications at the client ($passed stanzas passed at A)"
+# A names its UUID in xgw.conf: its state directory, where a receiver keeps
+# its place, is made all the same, and B's events are acknowledged.
+acked() { [ "$(status b | awk '$1 == "spool" { for (i = 1; i < NF; i++) if ($i == "acked") print $(i + 1) }')" -ge 4 ]; }
+wait_for 10 acked || die "B's events were not acknowledged by A: $(status b | grep '^spool'); $(grep 'not saved' "$t/a.log" | head -1)"
+ok "B's notifications acknowledged by A, whose state directory was made"
 echo "broker2gw: all passed"
