@@ -20,7 +20,7 @@
 #define CONF_FILE_MAX	(1024 * 1024)
 #define TOK_MAX		1024
 #define MACRO_DEPTH	8
-#define KW_MAX		8		/* keywords of the largest table */
+#define KW_MAX		12		/* keywords of the largest table */
 
 #define SPOOL_MIN	(1ull << 20)
 #define SPOOL_LIMIT	(1ull << 40)
@@ -33,6 +33,9 @@
 #define BITS_MAX	2000u		/* bits one read (fc 1, 2) returns */
 #define SCALE_DIGITS	9		/* digits * a 32-bit value fits an int64_t */
 #define POLL_VALUES_MAX	512		/* readings of one poll: its event stays below 128K */
+#define SESSION_MAX_S	(365u * 86400)	/* MQTT session expiry */
+#define DFLT_SESSION_S	86400u
+#define DFLT_RECEIVE_MAX 1024u
 
 enum tt { T_EOF, T_NL, T_WORD, T_STRING, T_PUNCT };
 
@@ -875,26 +878,156 @@ route_match(struct parser *ps, const struct conf_adapter *a, const char *m,
 		    p->title, m);
 }
 
+/*
+ * A name of the DNS (RFC 1123 labels, lower-cased in place); one whose
+ * last label is all digits must be an IPv4 address, as no top-level
+ * domain is numeric.
+ */
+static int
+dns_name(char *s)
+{
+	unsigned char a4[4];
+	size_t label = 0;
+	int numeric = 1;
+
+	if (strlen(s) > 253)
+		return 0;
+	for (char *p = s;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0 || label > 63 || p[-1] == '-')
+				return 0;
+			if (*p == '\0')
+				break;
+			label = 0;
+			numeric = 1;
+			continue;
+		}
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+		if (!namec((unsigned char)*p) && *p != '-')
+			return 0;
+		if (*p == '_' || (label == 0 && *p == '-'))
+			return 0;
+		numeric &= *p >= '0' && *p <= '9';
+		label++;
+	}
+	return !numeric || inet_pton(AF_INET, s, a4) == 1;
+}
+
+/*
+ * An HTTP route's host, in the form requests are compared in: lower case,
+ * IPv6 (bare or in brackets) as "[canonical]", so that every spelling of
+ * the address matches.
+ */
+static void
+route_host(struct parser *ps, char *out, size_t size)
+{
+	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned char a6[16];
+	char addr[INET6_ADDRSTRLEN];
+	size_t len;
+
+	value(ps, "host", out, size);
+	len = strlen(out);
+	if (out[0] == '[' && out[len - 1] == ']' && len - 2 < sizeof(addr)) {
+		memcpy(addr, out + 1, len - 2);
+		addr[len - 2] = '\0';
+	} else
+		snprintf(addr, sizeof(addr), "%s", out);
+	if (strchr(out, ':') != NULL && inet_pton(AF_INET6, addr, a6) == 1 &&
+	    inet_ntop(AF_INET6, a6, addr, sizeof(addr)) != NULL)
+		snprintf(out, size, "[%s]", addr);
+	else if (!dns_name(out))
+		perr(ps, line, col,
+		    "host \"%.60s\" is not a DNS name or an IP address", out);
+}
+
+/*
+ * "host" NAME or "host" "{" NAME ... "}" after an HTTP route's prefix:
+ * the names into hosts[], their places into at[]; 0 when no host is given.
+ */
+static int
+route_hosts(struct parser *ps, const struct conf_adapter *a,
+    char hosts[][256], struct pos *at)
+{
+	struct pos kw = { ps->tok.line, ps->tok.col };
+	int n = 0;
+
+	if (!is(ps, T_WORD, "host"))
+		return 0;
+	if (strcmp(a->proto, "http") != 0)
+		perr(ps, kw.line, kw.col,
+		    "route host is an HTTP setting, this adapter is %s", a->proto);
+	next(ps);
+	if (!is(ps, T_PUNCT, "{")) {
+		at[0] = (struct pos){ ps->tok.line, ps->tok.col };
+		route_host(ps, hosts[0], 256);
+		return 1;
+	}
+	next(ps);
+	for (;;) {
+		while (ps->tok.t == T_NL)
+			next(ps);
+		if (is(ps, T_PUNCT, "}"))
+			break;
+		if (n == CONF_MAX_ROUTES)
+			perr(ps, ps->tok.line, ps->tok.col,
+			    "route: more than %d hosts", CONF_MAX_ROUTES);
+		at[n] = (struct pos){ ps->tok.line, ps->tok.col };
+		route_host(ps, hosts[n++], 256);
+	}
+	if (n == 0)
+		perr(ps, kw.line, kw.col, "route: the host list is empty");
+	next(ps);
+	return n;
+}
+
+/* One route; a host list gives one route per host, as pf expands lists. */
+static void
+route_add(struct parser *ps, struct conf_adapter *a, const char *match,
+    const char *host, const char *to, struct pos at)
+{
+	struct conf_route *r;
+
+	if (a->nroutes == CONF_MAX_ROUTES)
+		perr(ps, ps->at.line, ps->at.col,
+		    "adapter %s: more than %d routes", a->proto,
+		    CONF_MAX_ROUTES);
+	for (int i = 0; i < a->nroutes; i++) {
+		if (strcmp(a->routes[i].match, match) != 0 ||
+		    strcmp(a->routes[i].host, host) != 0)
+			continue;
+		if (host[0] != '\0')
+			perr(ps, at.line, at.col,
+			    "route \"%.60s\" host \"%.60s\" is given twice",
+			    match, host);
+		perr(ps, at.line, at.col, "route \"%.60s\" is given twice",
+		    match);
+	}
+	r = &a->routes[a->nroutes++];
+	memcpy(r->match, match, strlen(match) + 1);
+	memcpy(r->host, host, strlen(host) + 1);
+	memcpy(r->to, to, sizeof(r->to));
+}
+
 static void
 st_route(struct parser *ps, void *arg)
 {
 	struct conf_adapter *a = arg;
-	struct conf_route *r;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	struct pos m = { ps->tok.line, ps->tok.col }, at[CONF_MAX_ROUTES];
+	char match[sizeof(a->routes[0].match)], to[sizeof(a->routes[0].to)];
+	char hosts[CONF_MAX_ROUTES][256];
+	int n;
 
-	if (a->nroutes == CONF_MAX_ROUTES)
-		perr(ps, ps->at.line, ps->at.col, "adapter %s: more than %d routes", a->proto,
-		    CONF_MAX_ROUTES);
-	r = &a->routes[a->nroutes];
-	value(ps, "route", r->match, sizeof(r->match));
-	route_match(ps, a, r->match, line, col);
-	for (int i = 0; i < a->nroutes; i++)
-		if (strcmp(a->routes[i].match, r->match) == 0)
-			perr(ps, line, col, "route \"%.60s\" is given twice",
-			    r->match);
+	value(ps, "route", match, sizeof(match));
+	route_match(ps, a, match, m.line, m.col);
+	n = route_hosts(ps, a, hosts, at);
 	expect(ps, T_WORD, "to", "'to' and the remote endpoint's urn:uuid:");
-	uuid(ps, "route to", r->to);
-	a->nroutes++;
+	uuid(ps, "route to", to);
+	if (n == 0)
+		route_add(ps, a, match, "", to, m);
+	for (int i = 0; i < n; i++)
+		route_add(ps, a, match, hosts[i], to, at[i]);
 }
 
 static void
@@ -930,13 +1063,43 @@ op_dev_timeout(struct parser *ps, void *arg)
 	    "a duration 1ms..10m");
 }
 
-enum { D_HOST, D_PORT, D_UNIT, D_TIMEOUT, D_N };
+static int
+is_mqtt(const struct conf_adapter *a)
+{
+	return strcmp(a->proto, "mqtt") == 0;
+}
 
-static const struct kw device_opts[D_N] = {
+static uint8_t
+mqtt_version(struct parser *ps)
+{
+	uint8_t v = is(ps, T_WORD, "4") ? 4 : is(ps, T_WORD, "5") ? 5 : 0;
+	char buf[80];
+
+	if (v == 0)
+		perr(ps, ps->tok.line, ps->tok.col,
+		    "version: expected 4 (MQTT 3.1.1) or 5 (MQTT 5.0), found %s",
+		    found(&ps->tok, buf, sizeof(buf)));
+	next(ps);
+	return v;
+}
+
+static void
+op_dev_version(struct parser *ps, void *arg)
+{
+	struct conf_device *d = arg;
+
+	d->version = mqtt_version(ps);
+}
+
+/* The options after D_N are an MQTT device's only. */
+enum { D_HOST, D_PORT, D_UNIT, D_TIMEOUT, D_N, D_VERSION = D_N, D_N_MQTT };
+
+static const struct kw device_opts[D_N_MQTT] = {
 	[D_HOST] = { "host", op_dev_host, 0 },
 	[D_PORT] = { "port", op_dev_port, 0 },
 	[D_UNIT] = { "unit", op_dev_unit, 0 },
 	[D_TIMEOUT] = { "timeout", op_dev_timeout, 0 },
+	[D_VERSION] = { "version", op_dev_version, 0 },
 };
 
 /* A device UUID names one endpoint: no other device of any adapter has it. */
@@ -958,8 +1121,9 @@ st_device(struct parser *ps, void *arg)
 {
 	struct conf_adapter *a = arg;
 	struct conf_device *d;
-	struct pos at = ps->at, seen[D_N] = { 0 };
+	struct pos at = ps->at, seen[D_N_MQTT] = { 0 };
 	unsigned line = ps->tok.line, col = ps->tok.col;
+	size_t nopts = is_mqtt(a) ? D_N_MQTT : D_N;
 
 	if (a->ndevices == CONF_MAX_DEVICES)
 		perr(ps, at.line, at.col, "adapter %s: more than %d devices",
@@ -968,8 +1132,9 @@ st_device(struct parser *ps, void *arg)
 	uuid(ps, "device", d->uuid);
 	device_unique(ps, d->uuid, line, col);
 	d->unit = -1;
+	d->version = is_mqtt(a) ? 5 : 0;
 	while (!at_end(ps))
-		keyword(ps, device_opts, D_N, seen, "end of line")->fn(ps, d);
+		keyword(ps, device_opts, nopts, seen, "end of line")->fn(ps, d);
 	if (seen[D_HOST].line == 0)
 		perr(ps, at.line, at.col, "device %s: host is required",
 		    d->uuid);
@@ -1248,15 +1413,146 @@ st_poll(struct parser *ps, void *arg)
 	a->npolls++;
 }
 
-enum { A_LISTEN, A_TIMEOUT, A_ROUTE, A_DEVICE, A_POLL, A_N };
+/* adapter mqtt { }: its own statements */
 
-static const struct kw adapter_kws[A_N] = {
+/*
+ * A topic prefix: text a topic may hold (UTF-8, no control characters)
+ * and no wildcards.  Only a replacement may be "": it strips the prefix.
+ */
+static void
+topic_prefix(struct parser *ps, const char *what, char *out, size_t size,
+    int empty_ok)
+{
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	if (empty_ok && is(ps, T_STRING, "")) {
+		out[0] = '\0';
+		next(ps);
+		return;
+	}
+	value(ps, what, out, size);
+	if (!xgw_text_safe((const uint8_t *)out, strlen(out)) ||
+	    strpbrk(out, "+#") != NULL)
+		perr(ps, line, col,
+		    "%s \"%.60s\": a topic prefix holds no '+', '#' or control characters",
+		    what, out);
+}
+
+/* topic out|in PREFIX REPLACEMENT */
+static void
+st_topic(struct parser *ps, void *arg)
+{
+	static const char *const dirs[] = { [CONF_OUT] = "out", [CONF_IN] = "in" };
+	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
+	struct conf_topic *t;
+	unsigned line, col;
+
+	if (m->ntopics == CONF_MAX_TOPICS)
+		perr(ps, ps->at.line, ps->at.col,
+		    "adapter mqtt: more than %d topic remappings", CONF_MAX_TOPICS);
+	t = &m->topics[m->ntopics];
+	if (is(ps, T_WORD, "out") || is(ps, T_WORD, "in"))
+		t->dir = is(ps, T_WORD, "out") ? CONF_OUT : CONF_IN;
+	else
+		unexpected(ps, "out or in", dirs, 2);
+	next(ps);
+	line = ps->tok.line;
+	col = ps->tok.col;
+	topic_prefix(ps, "topic prefix", t->from, sizeof(t->from), 0);
+	for (int i = 0; i < m->ntopics; i++)
+		if (m->topics[i].dir == t->dir &&
+		    strcmp(m->topics[i].from, t->from) == 0)
+			perr(ps, line, col, "topic %s \"%.60s\" is given twice",
+			    dirs[t->dir], t->from);
+	topic_prefix(ps, "topic replacement", t->to, sizeof(t->to), 1);
+	m->ntopics++;
+}
+
+static void
+st_mqtt_version(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+
+	a->mqtt.version = mqtt_version(ps);
+}
+
+/* tls ca PATH [certificate PATH key PATH] */
+static void
+st_mqtt_tls(struct parser *ps, void *arg)
+{
+	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
+
+	expect(ps, T_WORD, "ca",
+	    "'ca' and the CA that signed the brokers' certificates");
+	path(ps, "tls ca", m->ca, sizeof(m->ca));
+	if (at_end(ps))
+		return;
+	expect(ps, T_WORD, "certificate", "'certificate' or end of line");
+	path(ps, "certificate", m->cert, sizeof(m->cert));
+	pair(ps, "certificate", "key", m->key, sizeof(m->key), 1);
+}
+
+static void
+st_client_id(struct parser *ps, void *arg)
+{
+	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
+	unsigned line = ps->tok.line, col = ps->tok.col;
+
+	value(ps, "client-id", m->client_id, sizeof(m->client_id));
+	for (const char *p = m->client_id; *p != '\0'; p++)
+		if (!namec((unsigned char)*p) && strchr("-.:", *p) == NULL)
+			perr(ps, line, col,
+			    "client-id \"%.60s\": letters, digits and _ - . : only",
+			    m->client_id);
+}
+
+static void
+st_session_expiry(struct parser *ps, void *arg)
+{
+	static const char *const units[] = { "s", "m", "h", "d" };
+	static const uint64_t mult[] = { 1, 60, 3600, 86400 };
+	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
+
+	m->session_expiry_s = scaled(ps, "session-expiry", units, mult, 4, 0,
+	    SESSION_MAX_S, "a duration 0s..365d (s, m, h, d)");
+}
+
+static void
+st_receive_max(struct parser *ps, void *arg)
+{
+	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
+
+	m->receive_max = number(ps, "receive-maximum", 1, 65535);
+}
+
+/* The keywords after A_N are the mqtt block's only. */
+enum { A_LISTEN, A_TIMEOUT, A_ROUTE, A_DEVICE, A_POLL, A_N,
+    M_TOPIC = A_N, M_VERSION, M_TLS, M_CLIENT_ID, M_SESSION, M_RECEIVE, M_N };
+
+static const struct kw adapter_kws[M_N] = {
 	[A_LISTEN] = { "listen", st_listen, 0 },
 	[A_TIMEOUT] = { "timeout", st_timeout, 0 },
 	[A_ROUTE] = { "route", st_route, 1 },
 	[A_DEVICE] = { "device", st_device, 1 },
 	[A_POLL] = { "poll", st_poll, 1 },
+	[M_TOPIC] = { "topic", st_topic, 1 },
+	[M_VERSION] = { "version", st_mqtt_version, 0 },
+	[M_TLS] = { "tls", st_mqtt_tls, 0 },
+	[M_CLIENT_ID] = { "client-id", st_client_id, 0 },
+	[M_SESSION] = { "session-expiry", st_session_expiry, 0 },
+	[M_RECEIVE] = { "receive-maximum", st_receive_max, 0 },
 };
+
+static void
+mqtt_defaults(struct conf_mqtt *m, const struct pos *seen)
+{
+	if (m->version == 0)
+		m->version = 5;
+	if (seen[M_SESSION].line == 0)
+		m->session_expiry_s = DFLT_SESSION_S;
+	if (m->receive_max == 0)
+		m->receive_max = DFLT_RECEIVE_MAX;
+}
 
 static void
 adapter_proto(struct parser *ps, struct conf_adapter *a)
@@ -1294,7 +1590,7 @@ st_adapter(struct parser *ps, void *arg)
 {
 	struct xgw_conf *c = arg;
 	struct conf_adapter *a;
-	struct pos seen[A_N] = { 0 };
+	struct pos seen[M_N] = { 0 };
 	unsigned line = ps->at.line, col = ps->at.col;
 
 	if (ps->adapter_only && c->nadapters == 1)
@@ -1303,7 +1599,8 @@ st_adapter(struct parser *ps, void *arg)
 	a->line = line;
 	a->timeout_ms = DFLT_TIMEOUT_MS;
 	adapter_proto(ps, a);
-	block(ps, adapter_kws, A_N, seen, a, "adapter", line);
+	block(ps, adapter_kws, is_mqtt(a) ? M_N : A_N, seen, a, "adapter",
+	    line);
 	if (seen[A_LISTEN].line == 0 && seen[A_DEVICE].line == 0)
 		perr(ps, line, col,
 		    "adapter %s has neither listen nor device: nothing to serve",
@@ -1316,6 +1613,8 @@ st_adapter(struct parser *ps, void *arg)
 	for (int i = 0; i < a->ndevices; i++)
 		if (a->devices[i].timeout_ms == 0)
 			a->devices[i].timeout_ms = a->timeout_ms;
+	if (is_mqtt(a))
+		mqtt_defaults(&a->mqtt, seen);
 	c->nadapters++;
 }
 
@@ -1667,6 +1966,52 @@ print_poll(FILE *f, const struct conf_adapter *a, const struct conf_poll *p)
 }
 
 static void
+print_seconds(FILE *f, uint32_t s)
+{
+	if (s != 0 && s % 86400 == 0)
+		fprintf(f, "%ud", s / 86400);
+	else if (s != 0 && s % 3600 == 0)
+		fprintf(f, "%uh", s / 3600);
+	else if (s != 0 && s % 60 == 0)
+		fprintf(f, "%um", s / 60);
+	else
+		fprintf(f, "%us", s);
+}
+
+static void
+print_mqtt(FILE *f, const struct conf_mqtt *m)
+{
+	fprintf(f, "\tversion %u\n", m->version);
+	if (m->client_id[0] != '\0') {
+		fprintf(f, "\tclient-id ");
+		print_str(f, m->client_id);
+		fputc('\n', f);
+	}
+	fprintf(f, "\tsession-expiry ");
+	print_seconds(f, m->session_expiry_s);
+	fprintf(f, "\n\treceive-maximum %u\n", m->receive_max);
+	if (m->ca[0] != '\0') {
+		fprintf(f, "\ttls ca ");
+		print_str(f, m->ca);
+		if (m->cert[0] != '\0') {
+			fprintf(f, " certificate ");
+			print_str(f, m->cert);
+			fprintf(f, " key ");
+			print_str(f, m->key);
+		}
+		fputc('\n', f);
+	}
+	for (int i = 0; i < m->ntopics; i++) {
+		fprintf(f, "\ttopic %s ",
+		    m->topics[i].dir == CONF_OUT ? "out" : "in");
+		print_str(f, m->topics[i].from);
+		fputc(' ', f);
+		print_str(f, m->topics[i].to);
+		fputc('\n', f);
+	}
+}
+
+static void
 print_adapter(FILE *f, const struct conf_adapter *a)
 {
 	fprintf(f, "adapter %s {\n", a->proto);
@@ -1678,6 +2023,10 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 	for (int i = 0; i < a->nroutes; i++) {
 		fprintf(f, "\troute ");
 		print_str(f, a->routes[i].match);
+		if (a->routes[i].host[0] != '\0') {
+			fprintf(f, " host ");
+			print_str(f, a->routes[i].host);
+		}
 		fprintf(f, " to %s\n", a->routes[i].to);
 	}
 	for (int i = 0; i < a->ndevices; i++) {
@@ -1688,12 +2037,16 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 		fprintf(f, " port %u", d->port);
 		if (d->unit != -1)
 			fprintf(f, " unit %d", d->unit);
+		if (d->version != 0)
+			fprintf(f, " version %u", d->version);
 		fprintf(f, " timeout ");
 		print_ms(f, d->timeout_ms);
 		fputc('\n', f);
 	}
 	for (int i = 0; i < a->npolls; i++)
 		print_poll(f, a, &a->polls[i]);
+	if (is_mqtt(a))
+		print_mqtt(f, &a->mqtt);
 	fprintf(f, "}\n");
 }
 

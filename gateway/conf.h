@@ -16,6 +16,7 @@
 #define CONF_MAX_ROUTES		64
 #define CONF_MAX_POLLS		32
 #define CONF_MAX_POINTS		256		/* of all the polls of an adapter */
+#define CONF_MAX_TOPICS		32		/* topic remappings of an MQTT adapter */
 
 enum conf_tls { CONF_STARTTLS, CONF_DIRECT_TLS };
 
@@ -26,11 +27,13 @@ struct conf_device {
 	uint16_t	 port;
 	int		 unit;			/* Modbus unit id, -1 when not set */
 	unsigned	 timeout_ms;
+	uint8_t		 version;		/* MQTT: 4 (3.1.1) or 5; 0 for the others */
 };
 
 /* Client side: local requests matching this go to a remote endpoint. */
 struct conf_route {
 	char		 match[256];		/* Modbus "unit N", CoAP/HTTP path prefix, MQTT topic filter */
+	char		 host[256];		/* HTTP: lower case, IPv6 as "[canonical]"; "" any host */
 	char		 to[46];		/* remote endpoint urn:uuid:... */
 };
 
@@ -73,6 +76,28 @@ struct conf_read {
 	uint16_t	 quantity;		/* registers or bits */
 };
 
+/* MQTT: a topic prefix rewritten as a message leaves (out) or arrives (in). */
+enum conf_dir { CONF_OUT, CONF_IN };
+
+struct conf_topic {
+	char		 from[256];
+	char		 to[256];		/* "" strips the prefix */
+	uint8_t		 dir;			/* enum conf_dir */
+};
+
+/* The settings of the mqtt block only. */
+struct conf_mqtt {
+	struct conf_topic topics[CONF_MAX_TOPICS];
+	int		 ntopics;
+	uint8_t		 version;		/* the listen broker's connection: 4 or 5 */
+	char		 client_id[48];		/* "": xgw-GATEWAY; -in, -outN are added */
+	uint32_t	 session_expiry_s;
+	uint16_t	 receive_max;
+	char		 ca[PATH_MAX];		/* TLS to every broker of the block; "": none */
+	char		 cert[PATH_MAX];	/* "" or with key: the client's certificate */
+	char		 key[PATH_MAX];
+};
+
 struct conf_adapter {
 	char		 proto[16];		/* modbus, coap, mqtt, http */
 	char		 listen[256];		/* address, "" when the adapter has no client side */
@@ -86,6 +111,7 @@ struct conf_adapter {
 	int		 npolls;
 	struct conf_point points[CONF_MAX_POINTS];
 	int		 npoints;
+	struct conf_mqtt mqtt;			/* MQTT only */
 	unsigned	 line;			/* where the block starts, for messages */
 };
 

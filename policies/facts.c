@@ -504,6 +504,15 @@ topic_covers(const struct strm *m, const char *s, size_t n, int sub)
 	return sa > n;
 }
 
+/* A topic filter against a topic name: the MQTT adapter's routes for 3.1.1. */
+int
+pol_topic_match(const char *filter, const char *topic, size_t n)
+{
+	struct strm m = { .s = (char *)filter, .len = strlen(filter) };
+
+	return topic_covers(&m, topic, n, 0);
+}
+
 /*
  * Globs: '?' is one character and '*' any run of them within a path
  * segment, '**' any run across segments.  The pattern is the operator's

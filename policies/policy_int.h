@@ -173,6 +173,7 @@ const char	*pol_facts_key2(struct facts *, char *, size_t, int *ambiguous);
 /* 1 match; 0 no match, *soft set when only address, quantity or value failed */
 int		 pol_rule_matches(const struct rule *, struct facts *, int *soft);
 int		 pol_topic_valid(const char *);
+int		 pol_topic_match(const char *filter, const char *topic, size_t);
 int		 pol_topic_first(const char *, size_t, struct span *);
 int		 pol_seg_first(const struct strm *, int rooted, struct span *);
 int		 pol_glob(const char *pat, size_t plen, const char *s,

@@ -1,19 +1,21 @@
 /*
  * xgw-http, client side (listen): local HTTP/1.1 clients connect here.
  * Each request, cut by xgw_http_frame and decoded by xgw_http_decode,
- * becomes a request stanza for the endpoint of the longest matching route
- * (a path prefix), with flow = the connection and seq = a counter of the
+ * becomes a request stanza for the endpoint of the best route (one for
+ * the request's host before one for any host, then the longest path
+ * prefix), with flow = the connection and seq = a counter of the
  * process.  Requests may be pipelined: each takes a place in the
  * connection's queue when it is read, and answers leave in that order
  * whatever order they come back in.  What cannot be carried is answered
  * here: 502 (no route, link down, a bad answer), 504 (no answer in time),
- * 400/413/414/431 for bad or oversize input, which also ends the
- * connection.
+ * 400 for a missing or doubled Host (the connection stays), and
+ * 400/413/414/431 for input that is not HTTP or too large, which ends it.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,40 +230,162 @@ wants_continue(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The scheme's "://" of an absolute-form target, NULL for any other form. */
+static const char *
+target_authority(const char *t)
+{
+	const char *s = strstr(t, "://");
+
+	return s != NULL && memchr(t, '/', s - t) == NULL ? s + 3 : NULL;
+}
+
 /* The path of a request-target: origin-form as is, absolute-form past its authority. */
 static void
 target_path(const char *t, const char **path, size_t *len)
 {
-	const char *p = t, *s = strstr(t, "://");
+	const char *p = target_authority(t);
 
-	if (s != NULL && memchr(t, '/', s - t) == NULL) {
-		p = s + 3;
+	if (p != NULL)
 		p += strcspn(p, "/?");
-	}
+	else
+		p = t;
 	*path = p;
 	*len = strcspn(p, "?#");
 }
 
+/* RFC 3986 reg-name: unreserved, pct-encoded and sub-delims. */
+static int
+reg_name(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+
+		if (c == '%' && i + 2 < n &&
+		    isxdigit((unsigned char)p[i + 1]) &&
+		    isxdigit((unsigned char)p[i + 2]))
+			i += 2;
+		else if (!isalnum(c) && strchr("-._~!$&'()*+,;=", c) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 /*
- * The longest route whose prefix is the path or ends at a segment
- * boundary of it: "/api" takes "/api" and "/api/x", not "/apix".
+ * uri-host [ ":" port ] (RFC 9110 7.2) into out as the routes hold hosts:
+ * lower case, without the port, an IPv6 literal canonical in brackets.
+ * NULL, or why not.
+ */
+static const char *
+host_of(const char *p, size_t n, char *out, size_t size)
+{
+	char addr[INET6_ADDRSTRLEN];
+	unsigned char a6[16];
+	const char *end = p + n, *port;
+	size_t hl;
+
+	if (n > 0 && p[0] == '[') {
+		if ((port = memchr(p, ']', n)) == NULL)
+			return "an IPv6 literal without ']'";
+		hl = port - p - 1;
+		if (hl >= sizeof(addr))
+			return "not an IPv6 address in brackets";
+		memcpy(addr, p + 1, hl);
+		addr[hl] = '\0';
+		if (inet_pton(AF_INET6, addr, a6) != 1 ||
+		    inet_ntop(AF_INET6, a6, addr, sizeof(addr)) == NULL)
+			return "not an IPv6 address in brackets";
+		snprintf(out, size, "[%s]", addr);
+		port++;
+	} else {
+		if ((port = memchr(p, ':', n)) == NULL)
+			port = end;
+		if (!reg_name(p, port - p))
+			return "not a host name";
+		if ((size_t)(port - p) >= size)
+			return "a host name too long for any route";
+		for (hl = 0; p + hl < port; hl++)
+			out[hl] = tolower((unsigned char)p[hl]);
+		out[hl] = '\0';
+	}
+	if (port < end && *port != ':')
+		return "bytes after the IPv6 literal";
+	while (port < end && isdigit((unsigned char)*++port))
+		;
+	return port < end ? "a port that is not a number" : NULL;
+}
+
+/*
+ * The host a request is for (RFC 9112 3.2, 3.2.2): the authority of an
+ * absolute-form target, which wins, else the Host field; "" when an
+ * HTTP/1.0 request names none.  NULL, or why RFC 9112 3.2 wants 400: an
+ * HTTP/1.1 request without Host, two Host fields, a host that is not one.
+ */
+static const char *
+request_host(xmpp_stanza_t *el, char *out, size_t size)
+{
+	const char *version = xmpp_stanza_get_attribute(el, "version");
+	const char *target = xmpp_stanza_get_attribute(el, "target");
+	const char *auth, *host = NULL;
+	int fields = 0;
+
+	for (xmpp_stanza_t *f = xmpp_stanza_get_children(el); f != NULL;
+	    f = xmpp_stanza_get_next(f)) {
+		const char *n = xmpp_stanza_get_attribute(f, "name");
+
+		if (strcmp(xmpp_stanza_get_name(f), "field") == 0 &&
+		    n != NULL && strcasecmp(n, "Host") == 0) {
+			fields++;
+			host = xmpp_stanza_get_attribute(f, "value");
+		}
+	}
+	if (fields > 1)
+		return "more than one Host field";
+	out[0] = '\0';
+	if (target != NULL && (auth = target_authority(target)) != NULL) {
+		size_t n = strcspn(auth, "/?#");
+
+		if (memchr(auth, '@', n) != NULL)
+			return "userinfo in the target";
+		if (n == 0 || auth[0] == ':')
+			return "a target without a host";
+		if (fields == 0 && strcmp(version, "HTTP/1.0") != 0)
+			return "no Host field";
+		return host_of(auth, n, out, size);
+	}
+	if (fields == 0)
+		return strcmp(version, "HTTP/1.0") == 0 ? NULL : "no Host field";
+	/* value-b64: bytes no host name has */
+	if (host == NULL)
+		return "not a host name";
+	return host_of(host, strlen(host), out, size);
+}
+
+/*
+ * The best route for the request: one for its host beats one for any
+ * host; among those, the longest prefix that is the path or ends at a
+ * segment boundary of it ("/api" takes "/api" and "/api/x", not "/apix").
  */
 static int
-route_for(const char *target)
+route_for(const char *target, const char *host)
 {
 	const char *path;
-	size_t len, best = 0;
+	size_t len, rank, best = 0;
 	int r = -1;
 
 	target_path(target, &path, &len);
 	for (int i = 0; i < conf->nroutes; i++) {
-		const char *m = conf->routes[i].match;
-		size_t ml = strlen(m);
+		const struct conf_route *rt = &conf->routes[i];
+		size_t ml = strlen(rt->match);
 
-		if (ml > len || memcmp(path, m, ml) != 0 || ml < best)
+		if (rt->host[0] != '\0' && strcmp(rt->host, host) != 0)
 			continue;
-		if (ml == len || m[ml - 1] == '/' || path[ml] == '/') {
-			best = ml;
+		if (ml > len || memcmp(path, rt->match, ml) != 0)
+			continue;
+		if (ml != len && rt->match[ml - 1] != '/' && path[ml] != '/')
+			continue;
+		rank = (rt->host[0] != '\0') << 16 | (ml + 1);
+		if (rank > best) {
+			best = rank;
 			r = i;
 		}
 	}
@@ -274,7 +398,8 @@ client_request(int slot, size_t n)
 {
 	struct client *c = clients[slot];
 	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
-	const char *target, *version;
+	const char *target, *version, *why;
+	char host[256];
 	struct answer *a;
 	xmpp_stanza_t *el;
 	struct xgw_err e;
@@ -298,11 +423,16 @@ client_request(int slot, size_t n)
 		log_info("client %s: CONNECT refused with 501", c->peer);
 		answer_here(slot, a, 501, "no tunnels: the gateway carries "
 		    "messages", 1);
-	} else if ((r = target != NULL ? route_for(target) : -1) == -1) {
+	} else if ((why = request_host(el, host, sizeof(host))) != NULL) {
+		cnt.malformed++;
+		log_warnx("client %s: %s %s: %s; answered 400", c->peer,
+		    a->method, target, why);
+		answer_here(slot, a, 400, why, 0);
+	} else if ((r = route_for(target, host)) == -1) {
 		cnt.no_route++;
-		log_info("client %s: %s %s: no route; answered 502", c->peer,
-		    a->method, target != NULL ? target : "?");
-		answer_here(slot, a, 502, "no route for this path", 0);
+		log_info("client %s: %s %s host \"%s\": no route; answered 502",
+		    c->peer, a->method, target, host);
+		answer_here(slot, a, 502, "no route for this host and path", 0);
 	} else {
 		memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
 		memcpy(m.dst, conf->routes[r].to, sizeof(m.dst));

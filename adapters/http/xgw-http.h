@@ -4,7 +4,7 @@
  *   http.c    main, the poll loop, the runtime's callbacks, counters, and
  *             what both sides share: local answers, header tokens
  *   client.c  client side: the listener; each request becomes a request
- *             stanza for the endpoint of the longest matching path prefix,
+ *             stanza for the endpoint of the route of its host and path,
  *             and the answers go back in the order the requests came
  *   device.c  device side: requests from afar, restored byte for byte to
  *             the device's web server, one at a time per device, and its

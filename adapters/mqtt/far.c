@@ -1,11 +1,13 @@
 /*
  * Device side: an event from afar whose dst is one of our devices (a
- * broker, "device UUID host H port P") is published there with paho.mqtt.c
- * (MQTTAsync, MQTT 5): the same topic, QoS, retain flag, payload and
- * properties, plus the user property BRIDGE_KEY naming this gateway, by
- * which our own client side, or another bridge's, knows not to carry it
- * back.  Two properties are not the message's but the connection's and are
- * left off: the subscription identifier and the topic alias.
+ * broker, "device UUID host H port P [version 4|5]") is published there
+ * with paho.mqtt.c (MQTTAsync, MQTT 5 or 3.1.1; ssl:// with the block's
+ * CA when it has tls): the same topic (remapped by topic in), QoS, retain
+ * flag, payload and properties, plus the user property BRIDGE_KEY naming
+ * this gateway, by which our own client side, or another bridge's, knows
+ * not to carry it back.  Two properties are not the message's but the
+ * connection's and are left off: the subscription identifier and the
+ * topic alias.  3.1.1 has no properties: they are dropped, and counted.
  *
  * Delivery is confirmed (adapter_confirm_delivery): each event is held
  * in a struct pub until its broker has it (PUBACK, PUBCOMP; for QoS 0 the
@@ -41,6 +43,7 @@ struct far {
 	const struct conf_device *conf;
 	MQTTAsync	 c;
 	char		 id[64];
+	int		 v5;
 	atomic_int	 state;
 	atomic_ulong	 outstanding, published, failed;
 	uint64_t	 retry_ms;
@@ -62,6 +65,7 @@ struct pub {
 
 static struct far *fars;
 static int nfars;
+static MQTTAsync_SSLOptions tls_opts = MQTTAsync_SSLOptions_initializer;
 static struct pub pubs[ADAPTER_WINDOW];
 static atomic_int pubs_moved;	/* a callback set a state since the last look */
 static int wake_fd = -1;	/* an eventfd: the first such callback wakes the loop */
@@ -80,15 +84,32 @@ on_connected(void *arg, MQTTAsync_successData5 *r)
 }
 
 static void
-on_connect_failed(void *arg, MQTTAsync_failureData5 *r)
+connect_failed(struct far *f, const char *message, int code)
 {
-	struct far *f = arg;
-
 	log_warnx("device %s (broker %s port %u): connect: %s (code %d); "
 	    "retrying with backoff", f->conf->uuid, f->conf->host,
-	    f->conf->port, r && r->message ? r->message : "failed",
-	    r ? r->code : 0);
+	    f->conf->port, message ? message : "failed", code);
 	atomic_store(&f->state, F_DOWN);
+}
+
+static void
+on_connect_failed(void *arg, MQTTAsync_failureData5 *r)
+{
+	connect_failed(arg, r ? r->message : NULL, r ? r->code : 0);
+}
+
+/* paho takes the callbacks of the connection's own version only. */
+static void
+on_connected3(void *arg, MQTTAsync_successData *r)
+{
+	(void)r;
+	on_connected(arg, NULL);
+}
+
+static void
+on_connect_failed3(void *arg, MQTTAsync_failureData *r)
+{
+	connect_failed(arg, r ? r->message : NULL, r ? r->code : 0);
 }
 
 static void
@@ -163,21 +184,60 @@ on_publish_failed(void *arg, MQTTAsync_failureData5 *r)
 	}
 }
 
+static void
+on_published3(void *arg, MQTTAsync_successData *r)
+{
+	(void)r;
+	on_published(arg, NULL);
+}
+
+/* A 3.1.1 broker refuses nothing: it disconnects. */
+static void
+on_publish_failed3(void *arg, MQTTAsync_failureData *r)
+{
+	MQTTAsync_failureData5 r5 = MQTTAsync_failureData5_initializer;
+
+	r5.code = r && r->code == MQTTASYNC_SUCCESS ? MQTTASYNC_FAILURE :
+	    r ? r->code : MQTTASYNC_FAILURE;
+	on_publish_failed(arg, &r5);
+}
+
+/* OpenSSL's reasons, one line each, when a TLS connection fails. */
+static int
+on_ssl_error(const char *str, size_t len, void *arg)
+{
+	(void)arg;
+	log_warnx("device TLS: %.*s", (int)(len > 0 && str[len - 1] == '\n' ?
+	    len - 1 : len), str);
+	return 0;
+}
+
 /* The main loop */
 
 static void
 far_connect(struct far *f)
 {
-	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_connectOptions o3 = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_connectOptions *o = f->v5 ? &o5 : &o3;
 	int rc;
 
-	o.keepAliveInterval = KEEPALIVE_S;
-	o.cleanstart = 1;
-	o.onSuccess5 = on_connected;
-	o.onFailure5 = on_connect_failed;
-	o.context = f;
+	o->keepAliveInterval = KEEPALIVE_S;
+	if (f->v5) {
+		o->cleanstart = 1;
+		o->onSuccess5 = on_connected;
+		o->onFailure5 = on_connect_failed;
+	} else {
+		/* not MQTTVERSION_DEFAULT, which falls back to 3.1 */
+		o->MQTTVersion = MQTTVERSION_3_1_1;
+		o->cleansession = 1;
+		o->onSuccess = on_connected3;
+		o->onFailure = on_connect_failed3;
+	}
+	o->context = f;
+	o->ssl = tls_opts.trustStore != NULL ? &tls_opts : NULL;
 	atomic_store(&f->state, F_CONNECTING);
-	if ((rc = MQTTAsync_connect(f->c, &o)) != MQTTASYNC_SUCCESS) {
+	if ((rc = MQTTAsync_connect(f->c, o)) != MQTTASYNC_SUCCESS) {
 		log_warnx("device %s: connect: %s", f->conf->uuid,
 		    MQTTAsync_strerror(rc));
 		atomic_store(&f->state, F_DOWN);
@@ -204,6 +264,20 @@ prop_bytes(xmpp_stanza_t *c, const char *attr, struct xgw_buf *b,
 		return -1;
 	s->len = (int)n;
 	s->data = (char *)b->data;
+	return 0;
+}
+
+/* Properties of the message itself: what 3.1.1 cannot carry. */
+static int
+has_own_props(xmpp_stanza_t *el)
+{
+	for (xmpp_stanza_t *c = xmpp_stanza_get_children(el); c != NULL;
+	    c = xmpp_stanza_get_next(c))
+		if (xmpp_stanza_is_tag(c) &&
+		    strcmp(xmpp_stanza_get_name(c), "prop") == 0 &&
+		    !is_prop(c, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER) &&
+		    !is_prop(c, MQTTPROPERTY_CODE_TOPIC_ALIAS))
+			return 1;
 	return 0;
 }
 
@@ -275,14 +349,19 @@ publish(struct pub *p, struct xgw_err *e)
 	if (xgw_get_bytes(el, "topic", &topic, &n, e) == -1 ||
 	    xgw_buf_u8(&topic, 0, e) == -1 ||
 	    xgw_get_b64(el, "payload", &payload, &n, e) == -1 ||
-	    props_of(el, &msg.properties, e) == -1)
+	    (f->v5 && props_of(el, &msg.properties, e) == -1))
 		goto done;
 	msg.payload = payload.data;
 	msg.payloadlen = (int)n;
 	msg.qos = attr_uint(el, "qos");
 	msg.retained = attr_uint(el, "retain");
-	ro.onSuccess5 = on_published;
-	ro.onFailure5 = on_publish_failed;
+	if (f->v5) {
+		ro.onSuccess5 = on_published;
+		ro.onFailure5 = on_publish_failed;
+	} else {
+		ro.onSuccess = on_published3;
+		ro.onFailure = on_publish_failed3;
+	}
 	ro.context = p;
 	atomic_store(&p->state, P_SENT);
 	atomic_fetch_add(&f->outstanding, 1);
@@ -346,6 +425,27 @@ pubs_collect(void)
 	}
 }
 
+/* topic in; 0 when the event is dropped (counted). */
+static int
+remap_in(const struct xgw_meta *m, xmpp_stanza_t *el)
+{
+	const char *type = xmpp_stanza_get_attribute(el, "type");
+	struct xgw_err e;
+	int rc;
+
+	if (type == NULL || strcmp(type, "publish") != 0)
+		return 1;	/* refused whole below */
+	if ((rc = topic_remap(el, CONF_IN, &e)) == 1)
+		cnt.remapped++;
+	if (rc != -1)
+		return 1;
+	cnt.remap_refused++;
+	log_warnx("event flow=%llu seq=%llu for %s: topic not remapped: %s; "
+	    "dropped", (unsigned long long)m->flow, (unsigned long long)m->seq,
+	    m->dst, e.msg);
+	return 0;
+}
+
 void
 far_event(const struct xgw_meta *m, xmpp_stanza_t *el)
 {
@@ -365,6 +465,8 @@ far_event(const struct xgw_meta *m, xmpp_stanza_t *el)
 		    (unsigned long long)m->seq, m->src, m->dst);
 		return;
 	}
+	if (!remap_in(m, el))
+		return;
 	/* the transform checks the whole element before paho sees any of it */
 	if (type == NULL || strcmp(type, "publish") != 0 ||
 	    xgw_mqtt_encode(el, &b, &e) == -1) {
@@ -378,6 +480,9 @@ far_event(const struct xgw_meta *m, xmpp_stanza_t *el)
 		return;
 	}
 	xgw_buf_free(&b);
+	if (!f->v5 && has_own_props(el) && cnt.props_dropped++ == 0)
+		log_info("device %s: MQTT 3.1.1 carries no properties; dropped "
+		    "(counted as props-dropped)", f->conf->uuid);
 	if ((copy = xmpp_stanza_copy(el)) == NULL) {
 		cnt.far_dropped++;
 		log_warnx("device %s: event seq=%llu: out of memory; dropped",
@@ -478,11 +583,30 @@ far_start(void)
 		far_connect(&fars[i]);
 }
 
+/* paho reads the files at each connect: they must stay readable. */
+static void
+tls_options(const struct conf_mqtt *m)
+{
+	if (m->ca[0] == '\0')
+		return;
+	tls_opts.trustStore = m->ca;
+	if (m->cert[0] != '\0') {
+		tls_opts.keyStore = m->cert;
+		tls_opts.privateKey = m->key;
+	}
+	tls_opts.enableServerCertAuth = 1;
+	tls_opts.verify = 1;		/* the host name or address, too */
+	tls_opts.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
+	tls_opts.ssl_error_cb = on_ssl_error;
+}
+
 int
 far_init(const struct conf_adapter *c)
 {
-	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
-	char uri[300];
+	MQTTAsync_createOptions co5 = MQTTAsync_createOptions_initializer5;
+	MQTTAsync_createOptions co3 = MQTTAsync_createOptions_initializer;
+	const char *scheme = c->mqtt.ca[0] != '\0' ? "ssl" : "tcp";
+	char uri[300], suffix[16];
 	int rc;
 
 	nfars = c->ndevices;
@@ -496,20 +620,25 @@ far_init(const struct conf_adapter *c)
 		log_warn("eventfd");
 		return -1;
 	}
-	co.sendWhileDisconnected = 1;
-	co.maxBufferedMessages = ADAPTER_WINDOW;	/* all could be for one */
+	tls_options(&c->mqtt);
+	co5.sendWhileDisconnected = co3.sendWhileDisconnected = 1;
+	/* all could be for one */
+	co5.maxBufferedMessages = co3.maxBufferedMessages = ADAPTER_WINDOW;
+	co3.MQTTVersion = MQTTVERSION_3_1_1;
 	for (int i = 0; i < nfars; i++) {
 		struct far *f = &fars[i];
 
 		f->conf = &c->devices[i];
+		f->v5 = f->conf->version == 5;
 		f->backoff_ms = BACKOFF_MIN_MS;
-		snprintf(f->id, sizeof(f->id), "xgw-%s-out%d",
-		    adapter_gateway(ad) + strlen("urn:uuid:"), i);
+		snprintf(suffix, sizeof(suffix), "out%d", i);
+		client_id(f->id, sizeof(f->id), suffix);
 		snprintf(uri, sizeof(uri), strchr(f->conf->host, ':') ?
-		    "tcp://[%s]:%u" : "tcp://%s:%u", f->conf->host,
+		    "%s://[%s]:%u" : "%s://%s:%u", scheme, f->conf->host,
 		    f->conf->port);
 		if ((rc = MQTTAsync_createWithOptions(&f->c, uri, f->id,
-		    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)) != MQTTASYNC_SUCCESS ||
+		    MQTTCLIENT_PERSISTENCE_NONE, NULL, f->v5 ? &co5 : &co3)) !=
+		    MQTTASYNC_SUCCESS ||
 		    (rc = MQTTAsync_setCallbacks(f->c, f, on_lost, on_message,
 		    NULL)) != MQTTASYNC_SUCCESS) {
 			log_warnx("device %s (%s): %s", f->conf->uuid, uri,

@@ -1,17 +1,23 @@
 /*
  * Client side: the local broker (listen ADDRESS port N), read and written
- * with the MQTT transform.
+ * with the MQTT transform, over TCP or TLS (tls.c).
  *
- * One MQTT 5 connection with a persistent session (clean start 0, a day's
- * session expiry), so that the broker keeps our subscriptions and queues
- * QoS 1/2 messages while the adapter is away.  Each route is one SUBSCRIBE
- * whose subscription identifier is the route's number: the broker names
- * the route of every PUBLISH, and the first route in configuration order
- * wins.  The PUBLISH, decoded as it came, is the event's element.
+ * One connection (version 5 or 4) with a persistent session (clean start
+ * 0 and the session expiry of the block; in 3.1.1, clean session 0 unless
+ * the expiry is 0), so that the broker keeps our subscriptions and queues
+ * QoS 1/2 messages while the adapter is away.  Each route is one
+ * SUBSCRIBE; in MQTT 5 its subscription identifier is the route's number,
+ * so the broker names the route of every PUBLISH; 3.1.1 has no such
+ * thing, and the topic is matched against the routes' filters here.
+ * Either way the first route in configuration order wins.  The PUBLISH,
+ * decoded as it came, is the event's element, its topic remapped (topic
+ * out) after its route is known.
  *
  * Acknowledgement: a QoS 1/2 PUBLISH is held (ring[]) until xgwd reports it
- * durable (FRAME_TAKEN), and only then is PUBACK or PUBREC sent; we announce
- * a receive maximum of HELD_MAX, so the broker never has more in our hands.
+ * durable (FRAME_TAKEN), and only then is PUBACK or PUBREC sent.  In MQTT 5
+ * we announce the block's receive maximum, so the broker never has more in
+ * our hands; a 3.1.1 broker cannot be told, so we stop reading while that
+ * many are held.
  * One xgwd's policy denies (FRAME_FAIL denied) is acknowledged too: the
  * broker must not resend what the policy refused.  xgwd reports events in
  * the order it received them, so a taken sequence number also settles
@@ -36,19 +42,18 @@
 
 #include "log.h"
 #include "mqtt.h"
+#include "policy_int.h"	/* pol_topic_match */
 #include "xgw-mqtt.h"
 
 #define KEEPALIVE_S	30
-#define SESSION_S	86400
-#define HELD_MAX	1024		/* our receive maximum */
-#define RING		(4 * HELD_MAX)	/* held, and settled ones behind a held head */
+#define RING_PER_HELD	4		/* held, and settled ones behind a held head */
 #define HOLD_MAX_MS	10000
 #define CONNECT_MS	5000		/* TCP connect and CONNACK */
 #define OUT_MAX		(64 * 1024)	/* acknowledgements are small: a full buffer is a stuck broker */
 #define BACKOFF_MIN_MS	250
 #define BACKOFF_MAX_MS	8000
 
-enum { L_DOWN, L_CONNECTING, L_CONNACK, L_UP };
+enum { L_DOWN, L_CONNECTING, L_TLS, L_CONNACK, L_UP };
 
 /* What became of a packet identifier held when its connection was lost. */
 enum { P_NONE, P_HELD, P_TAKEN };
@@ -63,18 +68,21 @@ struct held {
 static const struct conf_adapter *conf;
 static struct sockaddr_storage addr;
 static socklen_t addrlen;
-static char client_id[64];
+static char my_id[64];
+static unsigned version, held_max;	/* the block's version, receive maximum */
 static int fd = -1, state = L_DOWN;
+static int stalled;	/* whole packets wait in in[] while blocked() */
 static uint64_t conn_no, next_seq = 1;
 static uint64_t retry_ms, deadline_ms, last_in_ms, ping_ms;
 static unsigned backoff_ms = BACKOFF_MIN_MS;
 static uint8_t in[PACKET_MAX + 8], out[OUT_MAX];
 static size_t inlen, outlen;
-static struct held ring[RING];
-static int rhead, rlen, nlive;
+static struct held *ring;
+static int ring_size, rhead, rlen, nlive;
 static uint8_t pid_of[65536];
 
 static void	lost(const char *);
+static void	handshake(void);
 
 /* Packets we send */
 
@@ -115,7 +123,7 @@ packet(const char *type)
 	xmpp_stanza_t *el = el_new("mqtt", XGW_NS_MQTT);
 
 	set_str(el, "type", type);
-	set_uint(el, "level", 5);
+	set_uint(el, "level", version);
 	return el;
 }
 
@@ -135,7 +143,7 @@ flush(void)
 	ssize_t n;
 
 	while (outlen > 0) {
-		n = send(fd, out, outlen, MSG_NOSIGNAL);
+		n = conn_send(fd, out, outlen);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -188,26 +196,32 @@ ack(unsigned pid, unsigned qos)
 		send_id(qos == 1 ? "puback" : "pubrec", pid);
 }
 
+/* 3.1.1 has no session expiry: a session is kept, or not (clean session). */
 static void
 send_connect(void)
 {
 	xmpp_stanza_t *el = packet("connect");
+	uint32_t expiry = conf->mqtt.session_expiry_s;
 
 	set_str(el, "protocol", "MQTT");
-	set_uint(el, "clean-start", 0);
+	set_uint(el, "clean-start", version == 4 && expiry == 0);
 	set_uint(el, "keepalive", KEEPALIVE_S);
-	set_str(el, "client-id", client_id);
-	set_uint(el, "props", 3);
-	add_prop(el, 17, SESSION_S);		/* session-expiry-interval */
-	add_prop(el, 33, HELD_MAX);		/* receive-maximum */
-	add_prop(el, 39, PACKET_MAX);		/* maximum-packet-size */
+	set_str(el, "client-id", my_id);
+	if (version == 5) {
+		set_uint(el, "props", 3);
+		add_prop(el, 17, expiry);	/* session-expiry-interval */
+		add_prop(el, 33, held_max);	/* receive-maximum */
+		add_prop(el, 39, PACKET_MAX);	/* maximum-packet-size */
+	}
 	put(el);
 }
 
 /*
  * One SUBSCRIBE a route, identified by its number.  Retain as published:
  * the retain flag reaches the far broker as it was sent.  Retain handling
- * 1: retained messages come once, not again at every reconnect.
+ * 1: retained messages come once, not again at every reconnect.  3.1.1
+ * has neither: a broker clears the retain flag of what it forwards, and
+ * sends its retained messages again at each SUBSCRIBE.
  */
 static void
 send_subscribes(void)
@@ -216,13 +230,15 @@ send_subscribes(void)
 		xmpp_stanza_t *el = packet("subscribe"), *s = el_new("sub", NULL);
 
 		set_uint(el, "id", i + 1);
-		set_uint(el, "props", 1);
-		add_prop(el, 11, i + 1);	/* subscription-identifier */
 		set_str(s, "filter", conf->routes[i].match);
 		set_uint(s, "qos", 2);
-		set_uint(s, "no-local", 0);
-		set_uint(s, "retain-as-published", 1);
-		set_uint(s, "retain-handling", 1);
+		if (version == 5) {
+			set_uint(el, "props", 1);
+			add_prop(el, 11, i + 1);	/* subscription-identifier */
+			set_uint(s, "no-local", 0);
+			set_uint(s, "retain-as-published", 1);
+			set_uint(s, "retain-handling", 1);
+		}
 		add(el, s);
 		put(el);
 	}
@@ -233,7 +249,20 @@ send_subscribes(void)
 static struct held *
 at(int i)
 {
-	return &ring[(rhead + i) % RING];
+	return &ring[(rhead + i) % ring_size];
+}
+
+static int
+ring_full(void)
+{
+	return (unsigned)nlive >= held_max || rlen == ring_size;
+}
+
+/* 3.1.1: while our receive maximum is held, the broker's packets wait. */
+static int
+blocked(void)
+{
+	return version == 4 && ring_full();
 }
 
 static void
@@ -251,7 +280,7 @@ static void
 ring_trim(void)
 {
 	while (rlen > 0 && !at(0)->live) {
-		rhead = (rhead + 1) % RING;
+		rhead = (rhead + 1) % ring_size;
 		rlen--;
 	}
 }
@@ -345,18 +374,56 @@ bridged(xmpp_stanza_t *el)
 	return 0;
 }
 
+/* 3.1.1: the first route whose filter covers the topic. */
+static int
+route_by_topic(xmpp_stanza_t *el)
+{
+	struct xgw_buf t = { 0 };
+	struct xgw_err e;
+	size_t n;
+	int r = -1;
+
+	if (xgw_get_bytes(el, "topic", &t, &n, &e) == -1)
+		return -1;
+	for (int i = 0; i < conf->nroutes && r == -1; i++)
+		if (pol_topic_match(conf->routes[i].match, (char *)t.data, n))
+			r = i;
+	xgw_buf_free(&t);
+	return r;
+}
+
 /* The first route (lowest subscription identifier) the broker names. */
 static int
 route_of(xmpp_stanza_t *el)
 {
 	uint64_t best = UINT64_MAX, v;
 
+	if (version == 4)
+		return route_by_topic(el);
 	for (xmpp_stanza_t *c = xmpp_stanza_get_children(el); c != NULL;
 	    c = xmpp_stanza_get_next(c))
 		if (is_prop(c, 11) && (v = attr_uint(c, "value")) >= 1 &&
 		    v <= (uint64_t)conf->nroutes && v < best)
 			best = v;
 	return best == UINT64_MAX ? -1 : (int)best - 1;
+}
+
+/* topic out; 0 when the message may not go on (acknowledged, counted). */
+static int
+remap_out(xmpp_stanza_t *el, unsigned pid, unsigned qos, const char *topic)
+{
+	struct xgw_err e;
+	int rc = topic_remap(el, CONF_OUT, &e);
+
+	if (rc == 1)
+		cnt.remapped++;
+	if (rc != -1)
+		return 1;
+	cnt.remap_refused++;
+	log_warnx("publish topic %s: not remapped: %s; dropped",
+	    topic ? topic : "(binary)", e.msg);
+	ack(pid, qos);
+	return 0;
 }
 
 static void
@@ -384,10 +451,13 @@ on_publish(xmpp_stanza_t *el)
 		ack(pid, qos);
 		return;
 	}
-	if (qos > 0 && (nlive == HELD_MAX || rlen == RING)) {
+	if (qos > 0 && ring_full()) {
 		lost("the broker exceeds our receive maximum");
 		return;
 	}
+	if (!remap_out(el, pid, qos, topic))
+		return;
+	topic = xmpp_stanza_get_attribute(el, "topic");
 	memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
 	memcpy(m.dst, conf->routes[r].to, sizeof(m.dst));
 	m.seq = next_seq++;
@@ -433,8 +503,9 @@ on_connack(xmpp_stanza_t *el)
 	state = L_UP;
 	backoff_ms = BACKOFF_MIN_MS;
 	cnt.connects++;
-	log_info("broker %s port %u: connected as %s, %d routes", conf->listen,
-	    conf->listen_port, client_id, conf->nroutes);
+	log_info("broker %s port %u: connected as %s (MQTT %s%s), %d routes",
+	    conf->listen, conf->listen_port, my_id, version == 5 ? "5" : "3.1.1",
+	    tls_on() ? ", TLS" : "", conf->nroutes);
 	send_subscribes();
 }
 
@@ -457,7 +528,7 @@ on_suback(xmpp_stanza_t *el)
 static void
 on_packet(const uint8_t *p, size_t n)
 {
-	struct xgw_mqtt_sess sess = { 5, XGW_MQTT_CONNECT };
+	struct xgw_mqtt_sess sess = { version, XGW_MQTT_CONNECT };
 	xmpp_stanza_t *el;
 	struct xgw_err e;
 	const char *type;
@@ -498,10 +569,12 @@ lost(const char *why)
 		return;
 	log_warnx("broker %s port %u: connection lost: %s; reconnecting in "
 	    "%ums", conf->listen, conf->listen_port, why, backoff_ms);
+	tls_end();
 	close(fd);
 	fd = -1;
 	state = L_DOWN;
 	inlen = outlen = 0;
+	stalled = 0;
 	cnt.lost++;
 	for (int i = 0; i < rlen; i++)
 		if (at(i)->live && at(i)->orphan == 0) {
@@ -534,6 +607,14 @@ connect_broker(void)
 }
 
 static void
+start_mqtt(void)
+{
+	state = L_CONNACK;
+	last_in_ms = ping_ms = adapter_now_ms();
+	send_connect();
+}
+
+static void
 connected(void)
 {
 	int err = 0;
@@ -543,20 +624,59 @@ connected(void)
 		lost(strerror(err ? err : errno));
 		return;
 	}
-	state = L_CONNACK;
-	last_in_ms = ping_ms = adapter_now_ms();
-	send_connect();
+	if (!tls_on()) {
+		start_mqtt();
+		return;
+	}
+	state = L_TLS;
+	if (tls_start(fd, conf->listen) == -1)
+		lost("TLS setup failed");
+	else
+		handshake();
+}
+
+static void
+handshake(void)
+{
+	switch (tls_handshake()) {
+	case 1:
+		start_mqtt();
+		break;
+	case -1:
+		lost("TLS handshake failed");
+		break;
+	}
+}
+
+/* The whole packets read, as far as we may take them. */
+static void
+drain(void)
+{
+	struct xgw_err e;
+	size_t len;
+	int rc = 0;
+
+	while (state != L_DOWN && !blocked() &&
+	    (rc = xgw_mqtt_frame(in, inlen, &len, &e)) == 1) {
+		on_packet(in, len);
+		if (state == L_DOWN)
+			return;
+		memmove(in, in + len, inlen - len);
+		inlen -= len;
+	}
+	stalled = state != L_DOWN && blocked() && inlen > 0;
+	if (state != L_DOWN && rc == -1)
+		lost(e.msg);
+	else if (state != L_DOWN && !stalled && inlen == sizeof(in))
+		lost("a packet above our maximum packet size");
 }
 
 static void
 input(void)
 {
-	struct xgw_err e;
 	ssize_t n;
-	size_t len;
-	int rc;
 
-	n = recv(fd, in + inlen, sizeof(in) - inlen, 0);
+	n = conn_recv(fd, in + inlen, sizeof(in) - inlen);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		return;
@@ -566,18 +686,7 @@ input(void)
 	}
 	inlen += n;
 	last_in_ms = adapter_now_ms();
-	while (state != L_DOWN &&
-	    (rc = xgw_mqtt_frame(in, inlen, &len, &e)) == 1) {
-		on_packet(in, len);
-		if (state == L_DOWN)
-			return;
-		memmove(in, in + len, inlen - len);
-		inlen -= len;
-	}
-	if (state != L_DOWN && rc == -1)
-		lost(e.msg);
-	else if (state != L_DOWN && inlen == sizeof(in))
-		lost("a packet above our maximum packet size");
+	drain();
 }
 
 void
@@ -589,9 +698,14 @@ local_io(short revents)
 		connected();
 		return;
 	}
-	if (revents & (POLLIN | POLLHUP | POLLERR))
+	if (state == L_TLS) {
+		handshake();
+		return;
+	}
+	if (!blocked() && (revents & (POLLIN | POLLHUP | POLLERR)))
 		input();
-	if (fd != -1 && (revents & POLLOUT))
+	/* also when TLS had to read first */
+	if (fd != -1 && outlen > 0)
 		flush();
 }
 
@@ -601,12 +715,23 @@ local_fd(void)
 	return fd;
 }
 
+/* TLS may want to read to write, or the reverse. */
 short
 local_events(void)
 {
 	if (state == L_CONNECTING)
 		return POLLOUT;
-	return POLLIN | (outlen > 0 ? POLLOUT : 0);
+	if (state == L_TLS)
+		return tls_wants();
+	return (blocked() ? 0 : POLLIN) | (outlen > 0 ? POLLOUT : 0) |
+	    tls_wants();
+}
+
+/* Read, but not seen by poll: in our buffer while blocked, or in TLS's. */
+static int
+unread(void)
+{
+	return state >= L_CONNACK && !blocked() && (stalled || tls_pending());
 }
 
 void
@@ -614,10 +739,14 @@ local_timers(void)
 {
 	uint64_t now = adapter_now_ms();
 
+	if (unread()) {
+		drain();
+		if (state != L_DOWN && tls_pending())
+			input();
+	}
 	if (state == L_DOWN && conf->listen[0] != '\0' && now >= retry_ms)
 		connect_broker();
-	else if ((state == L_CONNECTING || state == L_CONNACK) &&
-	    now >= deadline_ms)
+	else if (state != L_DOWN && state != L_UP && now >= deadline_ms)
 		lost("no CONNACK in time");
 	else if (state == L_UP && now - last_in_ms > KEEPALIVE_S * 1500)
 		lost("the broker is silent");
@@ -642,6 +771,8 @@ local_timeout_ms(void)
 
 	if (conf->listen[0] == '\0')
 		return -1;
+	if (unread())
+		return 0;
 	switch (state) {
 	case L_DOWN:
 		next = retry_ms;
@@ -679,8 +810,13 @@ local_init(const struct conf_adapter *c)
 		log_warnx("listen %s: not an IPv4 or IPv6 address", c->listen);
 		return -1;
 	}
-	/* stable across restarts: the broker keeps the session by it */
-	snprintf(client_id, sizeof(client_id), "xgw-%s-in",
-	    adapter_gateway(ad) + strlen("urn:uuid:"));
+	version = c->mqtt.version;
+	held_max = c->mqtt.receive_max;
+	ring_size = RING_PER_HELD * held_max;
+	if ((ring = calloc(ring_size, sizeof(*ring))) == NULL) {
+		log_warn("held messages");
+		return -1;
+	}
+	client_id(my_id, sizeof(my_id), "in");
 	return 0;
 }

@@ -19,6 +19,7 @@
 
 struct adapter	*ad;
 struct counters	 cnt;
+static const struct conf_mqtt *mconf;
 
 /* An attribute the transform wrote; absent reads as 0. */
 uint64_t
@@ -38,11 +39,26 @@ is_prop(xmpp_stanza_t *c, unsigned id)
 	    attr_uint(c, "id") == id;
 }
 
+/* Stable across restarts: a broker keeps a session by its client id. */
+void
+client_id(char *buf, size_t len, const char *suffix)
+{
+	if (mconf->client_id[0] != '\0')
+		snprintf(buf, len, "%s-%s", mconf->client_id, suffix);
+	else
+		snprintf(buf, len, "xgw-%s-%s",
+		    adapter_gateway(ad) + strlen("urn:uuid:"), suffix);
+}
+
+/* Still privileged: the TLS files are read here, once. */
 static int
 configure(struct adapter *a, const struct conf_adapter *c)
 {
 	(void)a;
-	return local_init(c) == -1 || far_init(c) == -1 ? -1 : 0;
+	mconf = &c->mqtt;
+	topic_init(&c->mqtt);
+	return tls_init(&c->mqtt) == -1 || local_init(c) == -1 ||
+	    far_init(c) == -1 ? -1 : 0;
 }
 
 static void
@@ -85,7 +101,7 @@ static void
 send_stats(void)
 {
 	static struct counters last;
-	char kv[768];
+	char kv[1024];
 
 	far_counters();
 	if (memcmp(&last, &cnt, sizeof(cnt)) == 0)
@@ -95,7 +111,8 @@ send_stats(void)
 	    "denied=%llu\nrefused=%llu\nloops-cut=%llu\nno-route=%llu\n"
 	    "redelivered=%llu\nbroker-connects=%llu\nbroker-lost=%llu\n"
 	    "far-events=%llu\nfar-published=%llu\nfar-failed=%llu\n"
-	    "far-dropped=%llu\nfar-bad=%llu\nfar-again=%llu\n",
+	    "far-dropped=%llu\nfar-bad=%llu\nfar-again=%llu\n"
+	    "remapped=%llu\nremap-refused=%llu\nprops-dropped=%llu\n",
 	    (unsigned long long)cnt.received, (unsigned long long)cnt.events,
 	    (unsigned long long)cnt.taken, (unsigned long long)cnt.denied,
 	    (unsigned long long)cnt.refused, (unsigned long long)cnt.loops,
@@ -106,7 +123,10 @@ send_stats(void)
 	    (unsigned long long)cnt.far_published,
 	    (unsigned long long)cnt.far_failed,
 	    (unsigned long long)cnt.far_dropped, (unsigned long long)cnt.far_bad,
-	    (unsigned long long)cnt.far_again);
+	    (unsigned long long)cnt.far_again,
+	    (unsigned long long)cnt.remapped,
+	    (unsigned long long)cnt.remap_refused,
+	    (unsigned long long)cnt.props_dropped);
 	adapter_stats(ad, kv);
 }
 

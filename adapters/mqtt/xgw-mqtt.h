@@ -8,6 +8,8 @@
  *   far.c    device side (device): events from afar published to the
  *            brokers named by device UUID, with paho.mqtt.c; each is
  *            confirmed to xgwd once its broker has it
+ *   topic.c  topic remapping per direction (topic out|in)
+ *   tls.c    the client side's connection, plain or TLS (OpenSSL)
  *
  * The client side reads and writes MQTT itself, with the transforms,
  * because paho.mqtt.c acknowledges a PUBLISH (PUBACK, PUBREC) in its
@@ -18,6 +20,7 @@
 #ifndef XGW_MQTT_ADAPTER_H
 #define XGW_MQTT_ADAPTER_H
 
+#include <sys/types.h>
 #include <stdint.h>
 
 #include "adapter.h"
@@ -33,6 +36,7 @@ struct counters {
 	uint64_t	 no_route, redelivered, connects, lost;
 	uint64_t	 far_events, far_published, far_failed, far_dropped;
 	uint64_t	 far_bad, far_again;
+	uint64_t	 remapped, remap_refused, props_dropped;
 };
 
 extern struct adapter	*ad;
@@ -51,6 +55,24 @@ short	 local_events(void);
 void	 local_io(short revents);
 int	 local_timeout_ms(void);
 void	 local_timers(void);
+
+/* topic.c */
+void	 topic_init(const struct conf_mqtt *);
+int	 topic_remap(xmpp_stanza_t *, enum conf_dir, struct xgw_err *);
+
+/* tls.c */
+int	 tls_init(const struct conf_mqtt *);
+int	 tls_on(void);
+int	 tls_start(int fd, const char *addr);
+int	 tls_handshake(void);
+ssize_t	 conn_recv(int fd, void *, size_t);
+ssize_t	 conn_send(int fd, const void *, size_t);
+short	 tls_wants(void);
+int	 tls_pending(void);
+void	 tls_end(void);
+
+/* Client ids: the block's client-id, or xgw-GATEWAY, and a suffix. */
+void	 client_id(char *, size_t, const char *suffix);
 
 /* far.c */
 int	 far_init(const struct conf_adapter *);

@@ -73,6 +73,8 @@ def fixed(status, body, extra=b"", head=False):
 def answer(method, target, body):
     """The response bytes, and whether the connection closes after it."""
     head = method == "HEAD"
+    if "://" in target:  # absolute-form: the path after the authority
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
     path, _, query = target.partition("?")
     if path == "/dev/bye":
         return fixed(b"200 OK", b"bye\n"), False

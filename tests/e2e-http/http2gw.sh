@@ -11,14 +11,17 @@
 # policy with 403 and never reaches the device; no route and a dead device
 # give 502, a slow device 504; malformed and oversize requests get
 # 400/413/414/431 and a closed connection while other clients carry on.
+# Routes by host: two more device simulators behind B are reached by
+# the Host field (or an absolute-form target's authority) of the same
+# path; an unknown host falls back to the host-less route, or gets 502
+# where there is none; a missing or doubled Host gets 400.
 # Then, with gateway B stopped, gateway A answers 504 after its timeout.
 #
 #   http2gw.sh XGWD XGWCTL XGW-HTTP SRCDIR
 #
-# HTTP_BENCH=1: instead of the checks, requests/s and latency through the
-# gateways against the device directly, with Prosody logging at info and
-# without Nagle's algorithm (as in tests/bench/modbus_path.sh: with it,
-# every answer waits for a delayed ACK, about 40 ms).
+# Sourced (tests/bench/http_path.sh), it stops once both gateways are up;
+# a function prosody_tune, when the sourcing script defines one, runs
+# right after Prosody's start.
 set -u
 xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
 src=$(readlink -f "$4")
@@ -52,26 +55,24 @@ command -v curl >/dev/null || die "curl is not installed (tests/deps.sh)"
 "$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
 	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
 . "$t/xmpp/env"
-if [ "${HTTP_BENCH:-0}" = 1 ]; then
-	sed -i -e 's/^log = { debug = /log = { info = /' \
-		-e '/^log = /a network_settings = { nagle = false }' "$t/xmpp/prosody.cfg.lua"
-	"$src/tests/e2e/prosody.sh" restart "$t/xmpp" >>"$t/prosody.log" 2>&1 ||
-		die "Prosody did not restart: $(tail -5 "$t/prosody.log")"
-	export CLIENT_STEPS=bench
-fi
+declare -F prosody_tune >/dev/null && prosody_tune
 
-set -- $(free_ports 3)
-dev_port=$1 gw_port=$2 closed_port=$3
+set -- $(free_ports 5)
+dev_port=$1 gw_port=$2 closed_port=$3 dev3_port=$4 dev4_port=$5
 
-"$py" "$here/devsim.py" "$dev_port" "$t/dev.log" 2>"$t/devsim.err" &
-pids+=($!)
-wait_for 10 listening "$dev_port" || die "devsim does not listen: $(cat "$t/devsim.err")"
+for d in dev:$dev_port dev3:$dev3_port dev4:$dev4_port; do
+	"$py" "$here/devsim.py" "${d#*:}" "$t/${d%:*}.log" 2>"$t/${d%:*}.err" &
+	pids+=($!)
+	wait_for 10 listening "${d#*:}" || die "devsim ${d%:*} does not listen: $(cat "$t/${d%:*}.err")"
+done
 
 mkdir -p "$t/adapters"
 ln -s "$adapter" "$t/adapters/xgw-http"
 export XGW_ADAPTER_DIR=$t/adapters
 d1=urn:uuid:11111111-1111-4111-8111-111111111111
 d2=urn:uuid:22222222-2222-4222-8222-222222222222
+d3=urn:uuid:33333333-3333-4333-8333-333333333333
+d4=urn:uuid:44444444-4444-4444-8444-444444444444
 
 cat >"$t/rules" <<EOF
 reject request http method DELETE
@@ -86,10 +87,16 @@ gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules
 	timeout 3s
 	route \"/dev\" to $d1
 	route \"/dead\" to $d2
+	route \"/dev\" host \"alpha.example\" to $d3
+	route \"/dev\" host { \"beta.example\" \"[::1]\" } to $d4
+	route \"/\" host \"gamma.example\" to $d3
+	route \"/only\" host \"alpha.example\" to $d3
 }"
 gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter http {
 	device $d1 host 127.0.0.1 port $dev_port timeout 1s
 	device $d2 host 127.0.0.1 port $closed_port timeout 1s
+	device $d3 host 127.0.0.1 port $dev3_port timeout 1s
+	device $d4 host 127.0.0.1 port $dev4_port timeout 1s
 }"
 
 for g in b a; do
@@ -100,9 +107,10 @@ for g in b a; do
 done
 wait_for 10 listening "$gw_port" || die "gateway A's HTTP listener is not up"
 ok "two gateways up, linked through Prosody"
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 "$py" "$here/clients.py" "$gw_port" "$t/dev.log" "$t/a.log" "$t" "$dev_port" \
-	>"$t/clients.out" 2>&1
+	"$t/dev3.log" "$t/dev4.log" >"$t/clients.out" 2>&1
 rc=$?
 sed 's/^/http2gw:   /' "$t/clients.out"
 [ $rc -eq 0 ] || die "clients: $(grep -E 'FAIL|Error' "$t/clients.out" | head -10)"

@@ -5,7 +5,14 @@
 #                                         both directions, no loops, the denied topic
 #   clients.py bulk PORT-A PORT-B N FILE  N QoS 1 messages A -> B; each arrival's
 #                                         number is appended to FILE; all, none twice
-import sys, threading, time
+#   clients.py cross [--props] FROM>TO ... (mqtt-options.sh) each FROM is
+#                                         PORT:TOPIC, published once (QoS 1), each TO
+#                                         PORT:TOPIC where it must arrive, or "-" for
+#                                         nowhere; every broker named, watched on "#",
+#                                         sees each message exactly there, once: no
+#                                         loop, nothing astray.  A PORT of a TLS
+#                                         broker is PORT@CAFILE.
+import collections, sys, threading, time
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -21,11 +28,13 @@ def fail(msg):
 class Client:
     """One MQTT 5 connection that records what arrives."""
 
-    def __init__(self, port, name, sub=None, clean=True):
+    def __init__(self, port, name, sub=None, clean=True, ca=None):
         self.got = []
         self.cond = threading.Condition()
         self.c = mqtt.Client(client_id=name, protocol=mqtt.MQTTv5)
         self.c.on_message = self.on_message
+        if ca:
+            self.c.tls_set(ca_certs=ca)
         props = None
         if not clean:
             props = Properties(PacketTypes.CONNECT)
@@ -216,9 +225,63 @@ def bulk(pa, pb, n, path):
     print("ok: %d QoS 1 messages, all delivered; %d repeated" % (n, dups))
 
 
+def cross(args):
+    props = args[:1] == ["--props"]
+    specs = [a.split(">") for a in args[props:]]
+    brokers = {}
+    for fr, to in specs:
+        for end in (fr, to):
+            if end != "-":
+                brokers.setdefault(end.split(":")[0], None)
+    for b in brokers:
+        port, _, ca = b.partition("@")
+        brokers[b] = Client(int(port), "test-watch-%s" % port, "#", ca=ca or None)
+    stamp = b"cross-%d" % time.time_ns()
+    p = None
+    if props:
+        p = Properties(PacketTypes.PUBLISH)
+        p.UserProperty = [("origin", "test")]
+    want = collections.Counter()
+    for i, (fr, to) in enumerate(specs):
+        b, topic = fr.split(":", 1)
+        port, _, ca = b.partition("@")
+        pub = Client(int(port), "test-pub-%d" % i, ca=ca or None)
+        pub.pub(topic, stamp + b"-%d" % i, qos=1, props=p)
+        pub.close()
+        want[(b, topic, i)] += 1
+        if to != "-":
+            want[tuple(to.split(":", 1)) + (i,)] += 1
+
+    def seen():
+        c = collections.Counter()
+        for b, w in brokers.items():
+            for m in w.got:
+                if m.payload.startswith(stamp + b"-"):
+                    c[(b, m.topic, int(m.payload[len(stamp) + 1:]))] += 1
+        return c
+
+    end = time.time() + 15
+    while time.time() < end and not all(seen()[k] >= n for k, n in want.items()):
+        time.sleep(0.1)
+    time.sleep(3)	# loops and strays take a while too
+    got = seen()
+    if got != want:
+        fail("expected %s, seen %s" % (sorted(want.items()), sorted(got.items())))
+    for fr, to in specs:
+        print("ok: %s arrived %s, once" % (fr, "nowhere else" if to == "-" else "as " + to))
+    if props:
+        for b, w in brokers.items():
+            for m in w.got:
+                print("  at %s: %s user properties %s" % (b, m.topic, user_props(m)))
+    for w in brokers.values():
+        w.close()
+
+
 if sys.argv[1] == "basic":
     basic(int(sys.argv[2]), int(sys.argv[3]))
 elif sys.argv[1] == "bulk":
     bulk(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+elif sys.argv[1] == "cross":
+    cross(sys.argv[2:])
 else:
-    fail("usage: clients.py basic|bulk ...")
+    fail("usage: clients.py basic|bulk|cross ...")

@@ -68,6 +68,9 @@ static const char full[] =
 	"\tlisten 127.0.0.1 port 8080\n"
 	"\ttimeout 90s\n"
 	"\troute \"/status\" to " U("a4") "\n"
+	"\troute /status host { Plant.Example.NET \"[0:0::1]\"\n"
+	"\t    192.0.2.7 } to " U("a5") "\n"
+	"\troute / host ::2 to " U("a6") "\n"
 	"}\n";
 
 static struct xgw_conf *
@@ -224,6 +227,16 @@ full_file(void **state)
 	assert_string_equal(a->devices[0].host, "fe80::1%eth0");
 	assert_int_equal(a->devices[0].port, 5683);
 	assert_string_equal(c->adapters[3].routes[0].match, "/status");
+	/* a host list is one route per host; hosts as requests are compared */
+	a = &c->adapters[3];
+	assert_int_equal(a->nroutes, 5);
+	assert_string_equal(a->routes[0].host, "");
+	assert_string_equal(a->routes[1].host, "plant.example.net");
+	assert_string_equal(a->routes[2].host, "[::1]");
+	assert_string_equal(a->routes[3].host, "192.0.2.7");
+	assert_string_equal(a->routes[3].match, "/status");
+	assert_string_equal(a->routes[3].to, U("a5"));
+	assert_string_equal(a->routes[4].host, "[::2]");
 	assert_int_equal(c->adapters[3].timeout_ms, 90000);
 	conf_free(c);
 }
@@ -561,6 +574,40 @@ errors_adapter(void **state)
 	    "3:11: expected 'to' and the remote endpoint's urn:uuid:, found '" U("a1") "'");
 	assert_error("adapter http {\n\tlisten ::1\n\troute /a to x\n",
 	    "3:14: route to 'x' is not an identity: expected urn:uuid: and a lower-case UUID");
+	assert_error("adapter coap {\n\tlisten ::1\n\troute /a host h to " U("a1")
+	    "\n", "3:11: route host is an HTTP setting, this adapter is coap");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host -h.example to "
+	    U("a1") "\n",
+	    "3:16: host \"-h.example\" is not a DNS name or an IP address");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host { a b_c } to "
+	    U("a1") "\n",
+	    "3:20: host \"b_c\" is not a DNS name or an IP address");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host 10.0.0.256 to "
+	    U("a1") "\n",
+	    "3:16: host \"10.0.0.256\" is not a DNS name or an IP address");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host a..b to "
+	    U("a1") "\n",
+	    "3:16: host \"a..b\" is not a DNS name or an IP address");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host \"[::g]\" to "
+	    U("a1") "\n",
+	    "3:16: host \"[::g]\" is not a DNS name or an IP address");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host "
+	    "\"fe80::1%eth0\" to " U("a1") "\n",
+	    "3:16: host \"fe80::1%eth0\" is not a DNS name or an IP address");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host h:80 to "
+	    U("a1") "\n",
+	    "3:16: host \"h:80\" is not a DNS name or an IP address");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host { } to "
+	    U("a1") "\n", "3:11: route: the host list is empty");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host { a\n",
+	    "4:1: expected a value for host, found end of file");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host { A a } to "
+	    U("a1") "\n", "3:20: route \"/a\" host \"a\" is given twice");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host \"[::1]\" to "
+	    U("a1") "\n\troute /a host 0::1 to " U("a2") "\n",
+	    "4:16: route \"/a\" host \"[::1]\" is given twice");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a host h\n",
+	    "3:17: expected 'to' and the remote endpoint's urn:uuid:, found end of line");
 	assert_error("adapter modbus {\n\tdevice " U("01") " host h\n}\n"
 	    "adapter coap {\n\tdevice " U("01") " host h\n",
 	    "5:9: device " U("01") " is already used by a modbus device");
@@ -638,6 +685,8 @@ long_values(void **state)
 		    "host" },
 		{ "adapter http {\n\troute ", " to " U("01") "\n", 255, "2:8",
 		    "route" },
+		{ "adapter http {\n\troute / host ", " to " U("01") "\n", 255,
+		    "2:15", "host" },
 	};
 
 	(void)state;
@@ -1026,6 +1075,131 @@ merge_random(void **state)
 	}
 }
 
+/* adapter mqtt: its own statements, their defaults and normal form */
+static const char mqtt_full[] = XMPP_MIN
+	"adapter mqtt {\n"
+	"\tlisten 127.0.0.1 port 8883\n"
+	"\troute \"plant1/#\" to " U("a1") "\n"
+	"\ttopic out \"plant1/\" \"site1/plant1/\"\n"
+	"\ttopic out plant1/hall/ \"site1/h/\"\n"
+	"\ttopic in \"site1/cmd/\" \"plant1/cmd/\"\n"
+	"\ttopic in \"strip/\" \"\"\n"
+	"\tversion 4\n"
+	"\ttls ca /etc/xgw/mqtt-ca.pem certificate \"/etc/xgw/m.pem\" key /etc/xgw/m.key\n"
+	"\tclient-id plant1-bridge\n"
+	"\tsession-expiry 90m\n"
+	"\treceive-maximum 64\n"
+	"\tdevice " U("01") " host broker.local version 4\n"
+	"\tdevice " U("02") " host ::1 port 1884\n"
+	"}\n";
+
+static void
+mqtt_settings(void **state)
+{
+	struct xgw_conf *c = parse(mqtt_full), *c2;
+	const struct conf_mqtt *m = &c->adapters[0].mqtt;
+	struct conf_adapter a;
+	struct conf_err err;
+	char buf[16384], *t;
+
+	(void)state;
+	assert_int_equal(m->ntopics, 4);
+	assert_int_equal(m->topics[1].dir, CONF_OUT);
+	assert_string_equal(m->topics[1].from, "plant1/hall/");
+	assert_string_equal(m->topics[1].to, "site1/h/");
+	assert_int_equal(m->topics[3].dir, CONF_IN);
+	assert_string_equal(m->topics[3].to, "");
+	assert_int_equal(m->version, 4);
+	assert_string_equal(m->ca, "/etc/xgw/mqtt-ca.pem");
+	assert_string_equal(m->cert, "/etc/xgw/m.pem");
+	assert_string_equal(m->key, "/etc/xgw/m.key");
+	assert_string_equal(m->client_id, "plant1-bridge");
+	assert_int_equal(m->session_expiry_s, 5400);
+	assert_int_equal(m->receive_max, 64);
+	assert_int_equal(c->adapters[0].devices[0].version, 4);
+	assert_int_equal(c->adapters[0].devices[1].version, 5);
+	/* printed, parsed again: the same; and as one block for the adapter */
+	t = print(c);
+	c2 = parse(t);
+	assert_same_conf(c, c2);
+	assert_int_not_equal(conf_print_adapter(&c->adapters[0], buf,
+	    sizeof(buf)), -1);
+	assert_non_null(strstr(buf, "\ttopic in \"strip/\" \"\"\n"));
+	assert_non_null(strstr(buf, "\tsession-expiry 90m\n"));
+	assert_int_equal(conf_parse_adapter(buf, &a, &err), 0);
+	a.line = c->adapters[0].line;
+	assert_memory_equal(&a, &c->adapters[0], sizeof(a));
+	free(t);
+	conf_free(c);
+	conf_free(c2);
+
+	/* the defaults, and 0s: a session that ends with the connection */
+	c = parse(XMPP_MIN "adapter mqtt { listen ::1; device " U("01")
+	    " host h }\nadapter modbus { device " U("02") " host h }\n");
+	m = &c->adapters[0].mqtt;
+	assert_int_equal(m->version, 5);
+	assert_int_equal(m->session_expiry_s, 86400);
+	assert_int_equal(m->receive_max, 1024);
+	assert_string_equal(m->client_id, "");
+	assert_string_equal(m->ca, "");
+	assert_int_equal(m->ntopics, 0);
+	assert_int_equal(c->adapters[0].devices[0].version, 5);
+	assert_int_equal(c->adapters[1].devices[0].version, 0);
+	assert_int_equal(c->adapters[1].mqtt.version, 0);
+	conf_free(c);
+	c = parse(XMPP_MIN "adapter mqtt { listen ::1; session-expiry 0s }\n");
+	assert_int_equal(c->adapters[0].mqtt.session_expiry_s, 0);
+	t = print(c);
+	assert_non_null(strstr(t, "\tsession-expiry 0s\n"));
+	free(t);
+	conf_free(c);
+}
+
+static void
+errors_mqtt(void **state)
+{
+	(void)state;
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttopic out \"a/+/\" b/\n",
+	    "9:12: topic prefix \"a/+/\": a topic prefix holds no '+', '#' or control characters");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttopic in a/ \"b/#\"\n",
+	    "9:14: topic replacement \"b/#\": a topic prefix holds no '+', '#' or control characters");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttopic out \"\" b/\n",
+	    "9:12: topic prefix is empty");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttopic up a/ b/\n",
+	    "9:8: expected out or in, found 'up' (did you mean out?)");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttopic in a/ b/\n"
+	    "\ttopic in a/ c/\n",
+	    "10:11: topic in \"a/\" is given twice");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttopic in a/\n",
+	    "9:13: expected a value for topic replacement, found end of line");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\tversion 3\n",
+	    "9:10: version: expected 4 (MQTT 3.1.1) or 5 (MQTT 5.0), found '3'");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tdevice " U("01")
+	    " host h version 3.1.1\n",
+	    "8:70: version: expected 4 (MQTT 3.1.1) or 5 (MQTT 5.0), found '3.1.1'");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\tversion 5\n"
+	    "\tversion 4\n",
+	    "10:2: version is given twice (first at line 9)");
+	assert_error(XMPP_MIN "adapter modbus {\n\tlisten ::1\n\tversion 4\n",
+	    "9:2: expected listen, timeout, route, device, poll or '}', found 'version'");
+	assert_error(XMPP_MIN "adapter coap {\n\tdevice " U("01")
+	    " host h version 4\n",
+	    "8:62: expected host, port, unit, timeout or end of line, found 'version'");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttls ca ca.pem\n",
+	    "9:9: tls ca \"ca.pem\" is not an absolute path");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttls /ca.pem\n",
+	    "9:6: expected 'ca' and the CA that signed the brokers' certificates, found '/ca.pem'");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n"
+	    "\ttls ca /ca certificate /c\n",
+	    "9:27: expected 'key' and its value after certificate, found end of line");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\tclient-id \"a b\"\n",
+	    "9:12: client-id \"a b\": letters, digits and _ - . : only");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\tsession-expiry 366d\n",
+	    "9:17: session-expiry: expected a duration 0s..365d (s, m, h, d), found '366d'");
+	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\treceive-maximum 0\n",
+	    "9:18: receive-maximum: expected a number 1..65535, found '0'");
+}
+
 int
 main(void)
 {
@@ -1049,6 +1223,8 @@ main(void)
 		cmocka_unit_test(poll_limits),
 		cmocka_unit_test(merge),
 		cmocka_unit_test(merge_random),
+		cmocka_unit_test(mqtt_settings),
+		cmocka_unit_test(errors_mqtt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,106 @@
+# Shared by the MQTT two-gateway tests (bash; sourced after setting $name):
+#
+#   mqtt_setup XGWD XGWCTL XGW-MQTT CLIENTS.PY SRCDIR
+#                           arguments, a temporary folder $t, cleanup on
+#                           exit, Prosody started, the adapter linked
+#   mosquitto_start G PORT [CAFILE CERT KEY]
+#                           a mosquitto "G" on 127.0.0.1 PORT, TLS with
+#                           the three files
+#   gw_start G              xgwd -f $t/G.conf ($pid_G)
+#   gw_stop G               stops it and waits
+#   gw_up G [connected]     its link is up (and its adapter's broker is)
+#   die MSG, ok MSG         a failure (logs shown, kept) and a passed step
+#
+# Two gateways: a and b, with the UUIDs $broker_a and $broker_b for
+# their brokers' device entries; gw_conf (tests/e2e/lib.sh) writes their
+# configurations.
+set -u
+pids=()
+fail=0
+broker_a=urn:uuid:aaaaaaaa-0000-4000-8000-00000000000a
+broker_b=urn:uuid:bbbbbbbb-0000-4000-8000-00000000000b
+
+mqtt_setup() {
+	xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2")
+	adapter=$(readlink -f "$3") clients=$(readlink -f "$4")
+	src=$(readlink -f "$5")
+	. "$src/tests/e2e/lib.sh"
+	t=$(mktemp -d "/tmp/xgw-$name.XXXXXX")
+	# the adapters run as nobody and read TLS files from here
+	chmod 755 "$t"
+	trap cleanup EXIT
+	command -v mosquitto >/dev/null ||
+		die "mosquitto is not installed (tests/deps.sh)"
+	"$py" -c 'import paho.mqtt.client' 2>/dev/null ||
+		die "$py cannot import paho.mqtt (python3-paho-mqtt, tests/deps.sh)"
+	"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
+		die "Prosody did not start: $(tail -5 "$t/prosody.log")"
+	. "$t/xmpp/env"
+	mkdir -p "$t/adapters"
+	ln -s "$adapter" "$t/adapters/xgw-mqtt"
+	export XGW_ADAPTER_DIR=$t/adapters
+}
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
+	[ $fail -eq 0 ] && rm -rf "$t"
+}
+
+die() {
+	echo "$name: FAIL: $*" >&2
+	for g in a b; do
+		[ -f "$t/$g.log" ] &&
+			{ echo "--- $g.log (tail)" >&2; tail -25 "$t/$g.log" >&2; }
+	done
+	echo "$name: logs kept in $t" >&2
+	fail=1
+	exit 1
+}
+
+ok() { echo "$name: ok: $*"; }
+
+# No inflight bound but our receive maximum, no queue limit: the bridge's
+# acknowledgements, not mosquitto's defaults, pace the stream.
+mosquitto_start() {
+	local g=$1 port=$2
+	{
+		echo "listener $port 127.0.0.1"
+		[ $# -eq 5 ] && printf 'cafile %s\ncertfile %s\nkeyfile %s\n' \
+			"$3" "$4" "$5"
+		printf 'allow_anonymous true\npersistence false\n'
+		printf 'max_inflight_messages 0\nmax_queued_messages 0\n'
+		printf 'log_dest stderr\n'
+	} >"$t/mosquitto-$g.conf"
+	mosquitto -c "$t/mosquitto-$g.conf" >"$t/mosquitto-$g.log" 2>&1 &
+	pids+=($!)
+	wait_for 10 listening "$port" || die "mosquitto $g does not listen on $port"
+}
+
+gw_start() {
+	"$xgwd" -v -f "$t/$1.conf" >>"$t/$1.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$1=$!"
+}
+
+gw_stop() {
+	local p
+	eval "p=\$pid_$1"
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+}
+
+link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
+
+# Log lines count from the last start: the log of one gateway grows.
+gw_up() {
+	local g=$1 from
+	touch "$t/$g.log"
+	from=$(($(wc -l <"$t/$g.log") + 1))
+	gw_start "$g"
+	wait_for 20 link_up "$g" || die "gateway $g: link not up"
+	[ $# -eq 1 ] && return 0
+	wait_for 10 sh -c "tail -n +$from '$t/$g.log' | grep -q 'broker 127.0.0.1 port .*: connected'" ||
+		die "gateway $g: the adapter did not connect to its broker"
+}
