@@ -1,17 +1,18 @@
 /*
- * xgw-replay --live: plays the client side of each captured Modbus/TCP
- * and CoAP flow against a running gateway or device, and compares every
- * answer with the captured one, field by field on the decoded elements.
+ * xgw-replay --live: plays the client side of each captured Modbus/TCP,
+ * CoAP, HTTP and MQTT flow against a running gateway, device or broker,
+ * and compares every answer with the captured one, field by field on the
+ * decoded elements.
  *
  * While replay.c reads a capture it hands every decoded PDU to
- * live_pdu(): a request becomes an exchange, and a captured answer is
- * paired with its request the way the protocol pairs them (Modbus: the
- * transaction id and unit; CoAP: the message id for an ACK or RST, the
- * token for a separate response).  live_run() then sends the requests in
- * capture order, one connection (TCP) or socket (UDP) per captured flow,
- * pairs the live answers the same way, and reports each exchange: match,
- * differ (which field, captured and live values), timeout, or silent
- * (no answer in the capture either).
+ * live_pdu(): a client message becomes an exchange (or is left out), and
+ * a captured answer is paired with its request the way the protocol
+ * pairs them (struct live_proto: Modbus and CoAP here, HTTP in
+ * live-http.c, MQTT in live-mqtt.c).  live_run() then sends the requests
+ * in capture order, one connection (TCP) or socket (UDP) per captured
+ * flow, pairs the live answers the same way, and reports each exchange:
+ * match, differ (which field, captured and live values), timeout, or
+ * silent (no answer in the capture either).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -28,47 +29,16 @@
 #include <unistd.h>
 
 #include "coap.h"
+#include "live.h"
 #include "modbus.h"
-#include "replay.h"
 
 #define LIVE_MAX_FLOWS	(1u << 20)	/* flows replayed per capture */
 #define LIVE_MAX_EXCH	(1u << 20)	/* exchanges kept per capture */
 #define LIVE_MAX_BYTES	(256u << 20)	/* request and answer bytes kept */
-#define LIVE_MAX_OPEN	256		/* connections open at once */
-#define LIVE_PAIR_SCAN	64		/* recent requests an answer may pair with */
+#define LIVE_IN_MAX	XGW_PDU_MAX	/* bytes of one answer read */
 #define LIVE_DIFF_SHOW	8		/* differences printed per exchange */
 #define VALUE_SHOW	40		/* characters of a value printed */
-#define FIELD_MAX	300		/* a field's path: "opt(max-age).uint" */
 #define CHILDREN_MAX	512		/* children compared one by one */
-
-#define COAP_CON	0
-#define COAP_ACK	2
-#define COAP_RST	3
-
-enum xstate { X_WAIT, X_SENT, X_DONE };
-
-struct lexch {
-	size_t		 flow;		/* index into live->flows */
-	size_t		 nr;		/* 1-based, within its flow */
-	uint64_t	 ts_ms;		/* capture time of the request */
-	uint8_t		*req, *cap;	/* cap: the captured answer, or NULL */
-	size_t		 reqlen, caplen;
-	enum xstate	 state;
-	uint64_t	 deadline;	/* monotonic ms, while X_SENT */
-};
-
-struct lflow {
-	uint64_t	 id;		/* replay.c's flow number */
-	char		 name[140];
-	const struct xgw_proto *xp;
-	size_t		*ex;		/* its exchanges, in capture order */
-	size_t		 nex, capex;
-	size_t		 nsent, first_open;	/* first_open: first not done */
-	int		 fd;		/* -1 while not connected */
-	size_t		 slot;		/* its place in live->open */
-	uint8_t		 in[2 * XGW_MODBUS_ADU_MAX];
-	size_t		 inlen;
-};
 
 struct live {
 	char		 target[300];
@@ -91,8 +61,12 @@ struct live {
 	size_t		 outstanding;
 	int		 blocked;	/* the next one waits for a free socket */
 	uint64_t	 start, ts0;
+	size_t		 lingering;	/* flows waiting for PUBLISHes */
 	uint64_t	 match, differ, timeout, silent;
 	uint64_t	 retrans, other_msgs, other_proto, orphans, unexpected;
+	struct live_pubs pubs;
+	int		 mqtt;		/* an MQTT flow was replayed */
+	unsigned	 nonce;		/* this run's: fresh MQTT client ids */
 };
 
 static uint64_t
@@ -141,63 +115,40 @@ live_new(const char *target, enum live_pace pace, unsigned timeout_ms,
 	l->pace = pace;
 	l->timeout_ms = timeout_ms;
 	l->verbose = verbose;
+	l->nonce = ((unsigned)getpid() ^ (unsigned)time(NULL) * 2654435761u) &
+	    0xffffff;
 	return l;
 }
 
-static int
-is_modbus(const struct xgw_proto *xp)
+xmpp_ctx_t *
+live_ctx(const struct live *l)
 {
-	return xp == &xgw_modbus_proto;
+	return l->ctx;
 }
 
-static unsigned
-coap_type(const uint8_t *p)
+unsigned
+live_nonce(const struct live *l)
 {
-	return p[0] >> 4 & 3;
+	return l->nonce;
 }
 
-/* A request, or a CoAP ping (an Empty CON, answered by RST). */
-static int
-is_request(const struct xgw_proto *xp, const uint8_t *p)
+int
+live_verbose(const struct live *l)
 {
-	if (is_modbus(xp))
-		return 1;
-	return (p[1] >> 5) == 0 && (p[1] != 0 || coap_type(p) == COAP_CON);
+	return l->verbose;
 }
 
-enum answer { ANSWER, NOT_YET, NOT_ANSWER };
-
-/*
- * What a message from the server side is: an Empty ACK only says that a
- * separate response follows, and a CoAP request from the server (LwM2M)
- * answers nothing.
- */
-static enum answer
-answer_kind(const struct xgw_proto *xp, const uint8_t *p)
+struct live_pubs *
+live_pubs(struct live *l)
 {
-	if (is_modbus(xp))
-		return ANSWER;
-	if (p[1] == 0 && coap_type(p) == COAP_ACK)
-		return NOT_YET;
-	if (p[1] != 0 && (p[1] >> 5) == 0)
-		return NOT_ANSWER;
-	return ANSWER;
+	return &l->pubs;
 }
 
-/* Does answer p pair with request q?  Both are whole, decoded PDUs. */
-static int
-pairs(const struct xgw_proto *xp, const uint8_t *q, const uint8_t *p,
-    size_t n)
+/* The flow's i-th exchange. */
+struct lexch *
+live_exch(struct live *l, const struct lflow *f, size_t i)
 {
-	size_t tkl;
-
-	if (is_modbus(xp))
-		return q[0] == p[0] && q[1] == p[1] && q[6] == p[6];
-	if (coap_type(p) == COAP_ACK || coap_type(p) == COAP_RST)
-		return q[2] == p[2] && q[3] == p[3];
-	tkl = p[0] & 0x0f;
-	return (q[0] & 0x0f) == tkl && n >= 4 + tkl &&
-	    memcmp(q + 4, p + 4, tkl) == 0;
+	return &l->ex[f->ex[i]];
 }
 
 static uint8_t *
@@ -216,9 +167,28 @@ keep(struct live *l, const uint8_t *p, size_t n)
 	return b;
 }
 
+uint8_t *
+live_keep(struct live *l, const uint8_t *p, size_t n)
+{
+	return keep(l, p, n);
+}
+
+static const struct live_proto *
+live_proto(const struct xgw_proto *xp)
+{
+	static const struct live_proto *const all[] = {
+		&live_modbus, &live_coap, &live_http, &live_mqtt
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i]->xp == xp)
+			return all[i];
+	return NULL;
+}
+
 static struct lflow *
 flow_get(struct live *l, uint64_t id, const char *name,
-    const struct xgw_proto *xp)
+    const struct live_proto *lp)
 {
 	struct lflow *f;
 
@@ -238,33 +208,20 @@ flow_get(struct live *l, uint64_t id, const char *name,
 	}
 	if ((f = l->flows[id - 1]) != NULL)
 		return f;
-	if ((f = calloc(1, sizeof(*f))) == NULL)
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (lp->xp->sess_size > 0 &&
+	    (f->sess = calloc(1, lp->xp->sess_size)) == NULL))
 		err(1, "live");
 	f->id = id;
-	f->xp = xp;
+	f->lp = lp;
 	f->fd = -1;
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	l->nreplayed++;
+	l->mqtt |= lp == &live_mqtt;
 	return l->flows[id - 1] = f;
 }
 
-/* A CoAP CON request the client sent again with the same message id. */
-static int
-retransmission(struct live *l, struct lflow *f, const uint8_t *p, size_t n)
-{
-	if (is_modbus(f->xp) || coap_type(p) != COAP_CON)
-		return 0;
-	for (size_t i = f->nex > LIVE_PAIR_SCAN ? f->nex - LIVE_PAIR_SCAN : 0;
-	    i < f->nex; i++) {
-		const struct lexch *x = &l->ex[f->ex[i]];
-
-		if (x->reqlen == n && memcmp(x->req, p, n) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-static void
+static struct lexch *
 exch_add(struct live *l, struct lflow *f, const uint8_t *p, size_t n,
     uint64_t ts_ms)
 {
@@ -272,7 +229,7 @@ exch_add(struct live *l, struct lflow *f, const uint8_t *p, size_t n,
 
 	if (l->nex == LIVE_MAX_EXCH) {
 		l->full = 1;
-		return;
+		return NULL;
 	}
 	if (l->nex == l->capex) {
 		size_t cap = l->capex ? l->capex * 2 : 256;
@@ -293,25 +250,26 @@ exch_add(struct live *l, struct lflow *f, const uint8_t *p, size_t n,
 	x = &l->ex[l->nex];
 	memset(x, 0, sizeof(*x));
 	if ((x->req = keep(l, p, n)) == NULL)
-		return;
+		return NULL;
 	x->reqlen = n;
 	x->flow = f->id - 1;
 	x->nr = f->nex + 1;
 	x->ts_ms = ts_ms;
 	f->ex[f->nex++] = l->nex++;
+	return x;
 }
 
 /* The captured answer to the earliest recent request it pairs with. */
 static void
 captured_answer(struct live *l, struct lflow *f, const uint8_t *p, size_t n)
 {
-	if (answer_kind(f->xp, p) != ANSWER)
+	if (f->lp->answer(l, f, p, n, 0) != ANSWER)
 		return;
 	for (size_t i = f->nex > LIVE_PAIR_SCAN ? f->nex - LIVE_PAIR_SCAN : 0;
 	    i < f->nex; i++) {
 		struct lexch *x = &l->ex[f->ex[i]];
 
-		if (x->cap == NULL && pairs(f->xp, x->req, p, n)) {
+		if (x->cap == NULL && !x->oneway && f->lp->pairs(x, p, n, 0)) {
 			if ((x->cap = keep(l, p, n)) != NULL)
 				x->caplen = n;
 			return;
@@ -325,13 +283,16 @@ live_pdu(struct live *l, uint64_t flow, const char *name,
     const struct xgw_proto *xp, enum xgw_dir dir, const uint8_t *p,
     size_t n, uint64_t ts_ms)
 {
+	const struct live_proto *lp = live_proto(xp);
 	struct lflow *f;
+	struct lexch *x;
+	enum creq k;
 
-	if (xp != &xgw_modbus_proto && xp != &xgw_coap_proto) {
+	if (lp == NULL) {
 		l->other_proto++;
 		return;
 	}
-	if (l->full || (f = flow_get(l, flow, name, xp)) == NULL) {
+	if (l->full || (f = flow_get(l, flow, name, lp)) == NULL) {
 		l->full = 1;
 		return;
 	}
@@ -339,21 +300,107 @@ live_pdu(struct live *l, uint64_t flow, const char *name,
 		captured_answer(l, f, p, n);
 		return;
 	}
-	if (!is_request(xp, p))
+	if ((k = lp->request(l, f, p, n)) == CREQ_OTHER)
 		l->other_msgs++;
-	else if (retransmission(l, f, p, n))
+	else if (k == CREQ_RETRANS)
 		l->retrans++;
-	else
-		exch_add(l, f, p, n, ts_ms);
+	else if ((x = exch_add(l, f, p, n, ts_ms)) != NULL)
+		x->oneway = k == CREQ_ONEWAY;
+}
+
+/* Modbus/TCP and CoAP. */
+
+#define COAP_CON	0
+#define COAP_ACK	2
+#define COAP_RST	3
+
+static unsigned
+coap_type(const uint8_t *p)
+{
+	return p[0] >> 4 & 3;
+}
+
+static enum creq
+modbus_request(struct live *l, struct lflow *f, const uint8_t *p, size_t n)
+{
+	(void)l, (void)f, (void)p, (void)n;
+	return CREQ_EXCHANGE;
+}
+
+static enum answer
+modbus_answer(struct live *l, struct lflow *f, const uint8_t *p, size_t n,
+    int live)
+{
+	(void)l, (void)f, (void)p, (void)n, (void)live;
+	return ANSWER;
+}
+
+/* The transaction id and the unit. */
+static int
+modbus_pairs(const struct lexch *x, const uint8_t *p, size_t n, int live)
+{
+	(void)n, (void)live;
+	return x->req[0] == p[0] && x->req[1] == p[1] && x->req[6] == p[6];
+}
+
+/*
+ * A request, or a CoAP ping (an Empty CON, answered by RST); a CON the
+ * client sent again with the same message id is a retransmission.
+ */
+static enum creq
+coap_request(struct live *l, struct lflow *f, const uint8_t *p, size_t n)
+{
+	if ((p[1] >> 5) != 0 || (p[1] == 0 && coap_type(p) != COAP_CON))
+		return CREQ_OTHER;
+	if (coap_type(p) != COAP_CON)
+		return CREQ_EXCHANGE;
+	for (size_t i = f->nex > LIVE_PAIR_SCAN ? f->nex - LIVE_PAIR_SCAN : 0;
+	    i < f->nex; i++) {
+		const struct lexch *x = &l->ex[f->ex[i]];
+
+		if (x->reqlen == n && memcmp(x->req, p, n) == 0)
+			return CREQ_RETRANS;
+	}
+	return CREQ_EXCHANGE;
+}
+
+/*
+ * An Empty ACK only says that a separate response follows, and a CoAP
+ * request from the server (LwM2M) answers nothing.  A live CON is
+ * acknowledged: unanswered, the server would send it again and again.
+ */
+static enum answer
+coap_answer(struct live *l, struct lflow *f, const uint8_t *p, size_t n,
+    int live)
+{
+	const uint8_t ack[4] = { 0x60, 0, p[2], p[3] };
+
+	(void)l, (void)n;
+	if (live && coap_type(p) == COAP_CON)
+		live_send_raw(f, ack, sizeof(ack));
+	if (p[1] == 0 && coap_type(p) == COAP_ACK)
+		return NOT_YET;
+	if (p[1] != 0 && (p[1] >> 5) == 0)
+		return NOT_ANSWER;
+	return ANSWER;
+}
+
+/* The message id for an ACK or RST, the token for a separate response. */
+static int
+coap_pairs(const struct lexch *x, const uint8_t *p, size_t n, int live)
+{
+	const uint8_t *q = x->req;
+	size_t tkl;
+
+	(void)live;
+	if (coap_type(p) == COAP_ACK || coap_type(p) == COAP_RST)
+		return q[2] == p[2] && q[3] == p[3];
+	tkl = p[0] & 0x0f;
+	return (q[0] & 0x0f) == tkl && n >= 4 + tkl &&
+	    memcmp(q + 4, p + 4, tkl) == 0;
 }
 
 /* The comparison: one element pair, attributes and children. */
-struct cmp {
-	const struct lexch *x;
-	const struct lflow *f;
-	const char	*kind;
-	size_t		 ndiff;
-};
 
 static void
 say(const struct cmp *c, const char *fmt, ...)
@@ -372,13 +419,22 @@ say(const struct cmp *c, const char *fmt, ...)
 	putchar('\n');
 }
 
-/* Paths are a few levels deep: one that does not fit is cut. */
-static void
-field_name(char *buf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* One line about a flow, not about one exchange. */
+void
+live_say(const struct lflow *f, const char *fmt, ...)
+{
+	va_list ap;
 
-static void
-field_name(char *buf, const char *fmt, ...)
+	printf("flow %llu (%s) ", (unsigned long long)f->id, f->name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* Paths are a few levels deep: one that does not fit is cut. */
+void
+live_field(char *buf, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -399,8 +455,8 @@ shown(const char *v, char *buf, size_t len)
 	return buf;
 }
 
-static void
-differ(struct cmp *c, const char *field, const char *cv, const char *lv)
+void
+live_differ(struct cmp *c, const char *field, const char *cv, const char *lv)
 {
 	char b1[VALUE_SHOW + 4], b2[VALUE_SHOW + 4];
 
@@ -411,9 +467,9 @@ differ(struct cmp *c, const char *field, const char *cv, const char *lv)
 
 /* Fields the gateway may remap, or the client chooses: never compared. */
 static int
-ignored(const struct xgw_proto *xp, const char *name)
+ignored(const struct live_proto *lp, const char *name)
 {
-	if (is_modbus(xp))
+	if (lp == &live_modbus)
 		return strcmp(name, "tid") == 0;
 	return strcmp(name, "mid") == 0 || strcmp(name, "token") == 0;
 }
@@ -434,19 +490,19 @@ diff_attrs(struct cmp *c, const char *path, xmpp_stanza_t *a,
 	for (int i = 0; i < na; i += 2) {
 		const char *lv = xmpp_stanza_get_attribute(b, kv[i]);
 
-		if (ignored(c->f->xp, kv[i]) ||
+		if (ignored(c->f->lp, kv[i]) ||
 		    (lv != NULL && strcmp(lv, kv[i + 1]) == 0))
 			continue;
-		field_name(field, "%s%s", path, kv[i]);
-		differ(c, field, kv[i + 1], lv);
+		live_field(field, "%s%s", path, kv[i]);
+		live_differ(c, field, kv[i + 1], lv);
 	}
 	nb = xmpp_stanza_get_attributes(b, kv, 2 * nb);
 	for (int i = 0; i < nb; i += 2) {
-		if (ignored(c->f->xp, kv[i]) ||
+		if (ignored(c->f->lp, kv[i]) ||
 		    xmpp_stanza_get_attribute(a, kv[i]) != NULL)
 			continue;
-		field_name(field, "%s%s", path, kv[i]);
-		differ(c, field, NULL, kv[i + 1]);
+		live_field(field, "%s%s", path, kv[i]);
+		live_differ(c, field, NULL, kv[i + 1]);
 	}
 	free(kv);
 }
@@ -461,8 +517,8 @@ is_list(const char *s)
 }
 
 /* "9 24" against "36 43": the first differing item, and how many differ. */
-static void
-diff_list(struct cmp *c, const char *field, const char *a, const char *b)
+void
+live_diff_list(struct cmp *c, const char *field, const char *a, const char *b)
 {
 	size_t i = 0, first = 0, ndiff = 0, na = 0, nb = 0;
 	char fa[24] = "", fb[24] = "", name[FIELD_MAX], both[64];
@@ -485,14 +541,14 @@ diff_list(struct cmp *c, const char *field, const char *a, const char *b)
 	if (na != nb) {
 		snprintf(fa, sizeof(fa), "%zu values", na);
 		snprintf(fb, sizeof(fb), "%zu values", nb);
-		differ(c, field, fa, fb);
+		live_differ(c, field, fa, fb);
 		return;
 	}
 	if (ndiff == 0)
 		return;
-	field_name(name, "%s[%zu]", field, first);
+	live_field(name, "%s[%zu]", field, first);
 	snprintf(both, sizeof(both), "%s (%zu of %zu differ)", fb, ndiff, nb);
-	differ(c, name, fa, both);
+	live_differ(c, name, fa, both);
 }
 
 /* The next child element at or after s that is compared. */
@@ -500,7 +556,7 @@ static xmpp_stanza_t *
 next_el(const struct cmp *c, xmpp_stanza_t *s)
 {
 	while (s != NULL && (!xmpp_stanza_is_tag(s) ||
-	    ignored(c->f->xp, xmpp_stanza_get_name(s))))
+	    ignored(c->f->lp, xmpp_stanza_get_name(s))))
 		s = xmpp_stanza_get_next(s);
 	return s;
 }
@@ -572,10 +628,10 @@ child_name(char *buf, const char *path, xmpp_stanza_t *s, size_t k, int rep)
 	if (rep)
 		snprintf(idx, sizeof(idx), "[%zu]", k);
 	if (num != NULL)
-		field_name(buf, "%s%s(%s)%s", path, xmpp_stanza_get_name(s),
+		live_field(buf, "%s%s(%s)%s", path, xmpp_stanza_get_name(s),
 		    label ? label : num, idx);
 	else
-		field_name(buf, "%s%s%s", path, xmpp_stanza_get_name(s), idx);
+		live_field(buf, "%s%s%s", path, xmpp_stanza_get_name(s), idx);
 }
 
 static size_t
@@ -603,8 +659,8 @@ diff_children(struct cmp *c, const char *path, xmpp_stanza_t *a,
 		snprintf(ca_n, sizeof(ca_n), "%zu elements", na);
 		snprintf(cb_n, sizeof(cb_n), "%zu elements (over %u: not "
 		    "compared)", nb, CHILDREN_MAX);
-		field_name(sub, "%schildren", path);
-		differ(c, sub, ca_n, cb_n);
+		live_field(sub, "%schildren", path);
+		live_differ(c, sub, ca_n, cb_n);
 		return;
 	}
 	for (x = next_el(c, xmpp_stanza_get_children(a)); x != NULL;
@@ -612,7 +668,7 @@ diff_children(struct cmp *c, const char *path, xmpp_stanza_t *a,
 		k = occurrence(c, a, x, &rep);
 		child_name(sub, path, x, k, rep);
 		if ((y = kth(c, b, x, k)) == NULL)
-			differ(c, sub, "present", NULL);
+			live_differ(c, sub, "present", NULL);
 		else
 			diff_el(c, sub, x, y);
 	}
@@ -621,7 +677,7 @@ diff_children(struct cmp *c, const char *path, xmpp_stanza_t *a,
 		k = occurrence(c, b, y, &rep);
 		if (kth(c, a, y, k) == NULL) {
 			child_name(sub, path, y, k, rep);
-			differ(c, sub, NULL, "present");
+			live_differ(c, sub, NULL, "present");
 		}
 	}
 }
@@ -631,28 +687,68 @@ diff_el(struct cmp *c, const char *path, xmpp_stanza_t *a, xmpp_stanza_t *b)
 {
 	char prefix[FIELD_MAX];
 
-	field_name(prefix, "%s%s", path, path[0] ? "." : "");
+	live_field(prefix, "%s%s", path, path[0] ? "." : "");
 	diff_attrs(c, prefix, a, b);
 	if (has_text(a) || has_text(b)) {
 		const char *ta = xgw_text(a), *tb = xgw_text(b);
 
 		if (is_list(ta) && is_list(tb))
-			diff_list(c, path, ta, tb);
+			live_diff_list(c, path, ta, tb);
 		else if (strcmp(ta, tb) != 0)
-			differ(c, path, ta, tb);
+			live_differ(c, path, ta, tb);
 	}
 	diff_children(c, prefix, a, b);
 }
 
+static void
+elements_compare(struct cmp *c, xmpp_stanza_t *cap, xmpp_stanza_t *got)
+{
+	diff_el(c, "", cap, got);
+}
+
+const struct live_proto live_modbus = {
+	.xp = &xgw_modbus_proto,
+	.close_on_timeout = 1,
+	.request = modbus_request,
+	.answer = modbus_answer,
+	.pairs = modbus_pairs,
+	.compare = elements_compare,
+};
+
+const struct live_proto live_coap = {
+	.xp = &xgw_coap_proto,
+	.request = coap_request,
+	.answer = coap_answer,
+	.pairs = coap_pairs,
+	.compare = elements_compare,
+};
+
 static xmpp_stanza_t *
-decode(struct live *l, const struct lflow *f, enum xgw_dir dir,
+decode(struct live *l, const struct lflow *f, void *sess, enum xgw_dir dir,
     const uint8_t *p, size_t n, struct xgw_err *e)
 {
 	xmpp_stanza_t *el;
 
-	if (f->xp->decode(l->ctx, NULL, dir, p, n, &el, e) == -1)
+	if (f->lp->xp->decode(l->ctx, sess, dir, p, n, &el, e) == -1)
 		return NULL;
 	return el;
+}
+
+/* An answer to x, decoded as the answer to x. */
+static xmpp_stanza_t *
+decode_answer(struct live *l, const struct lflow *f, const struct lexch *x,
+    const uint8_t *p, size_t n, struct xgw_err *e)
+{
+	uint64_t buf[512];	/* the largest session: HTTP's, 1 KiB */
+	void *sess = NULL;
+
+	if (f->lp->answer_sess != NULL) {
+		if (f->lp->xp->sess_size > sizeof(buf))
+			errx(1, "live: a %s session is too large",
+			    f->lp->xp->name);
+		sess = f->lp->answer_sess(f, x, buf);
+	}
+	return decode(l, f, sess, XGW_RESPONSE, p, n, e);
 }
 
 /* One exchange is over: its answer (or NULL and why there is none). */
@@ -665,11 +761,12 @@ judge(struct live *l, struct lflow *f, struct lexch *x, const uint8_t *p,
 	struct xgw_err e;
 	char kind[96], gkind[96];
 
-	if ((req = decode(l, f, XGW_REQUEST, x->req, x->reqlen, &e)) != NULL)
-		c.kind = f->xp->kind(req, kind, sizeof(kind));
-	if (x->cap != NULL &&
-	    (cap = decode(l, f, XGW_RESPONSE, x->cap, x->caplen, &e)) == NULL)
-		errx(1, "live: a captured answer no longer decodes");
+	if ((req = decode(l, f, NULL, XGW_REQUEST, x->req, x->reqlen,
+	    &e)) != NULL)
+		c.kind = f->lp->xp->kind(req, kind, sizeof(kind));
+	if (x->cap != NULL && (cap = decode_answer(l, f, x, x->cap, x->caplen,
+	    &e)) == NULL)
+		errx(1, "live: a captured answer no longer decodes: %s", e.msg);
 	if (p == NULL && cap == NULL) {
 		l->silent++;
 		if (l->verbose)
@@ -677,15 +774,15 @@ judge(struct live *l, struct lflow *f, struct lexch *x, const uint8_t *p,
 	} else if (p == NULL) {
 		l->timeout++;
 		say(&c, "timeout: %s", why);
-	} else if ((got = decode(l, f, XGW_RESPONSE, p, n, &e)) == NULL) {
+	} else if ((got = decode_answer(l, f, x, p, n, &e)) == NULL) {
 		c.ndiff++;
 		say(&c, "answer does not decode: byte %zu: %s: %s", e.offset,
 		    e.reason, e.msg);
 	} else if (cap == NULL) {
-		differ(&c, "answer", "none", f->xp->kind(got, gkind,
+		live_differ(&c, "answer", "none", f->lp->xp->kind(got, gkind,
 		    sizeof(gkind)));
 	} else
-		diff_el(&c, "", cap, got);
+		f->lp->compare(&c, cap, got);
 	if (c.ndiff > LIVE_DIFF_SHOW)
 		say(&c, "%zu more differences", c.ndiff - LIVE_DIFF_SHOW);
 	if (c.ndiff > 0)
@@ -711,8 +808,23 @@ flow_close(struct live *l, struct lflow *f)
 	close(f->fd);
 	f->fd = -1;
 	f->inlen = 0;
+	f->answers = 0;
+	f->ended = f->lp->once;
 	l->open[f->slot] = l->open[--l->nopen];
 	l->open[f->slot]->slot = f->slot;
+}
+
+/* Every exchange of f is done: what is left to compare, then close. */
+static void
+flow_end(struct live *l, struct lflow *f)
+{
+	if (f->linger != 0) {
+		f->linger = 0;
+		l->lingering--;
+	}
+	if (f->lp->end != NULL)
+		f->lp->end(l, f);
+	flow_close(l, f);
 }
 
 static void
@@ -725,8 +837,14 @@ finish(struct live *l, struct lflow *f, struct lexch *x, const uint8_t *p,
 	while (f->first_open < f->nex &&
 	    l->ex[f->ex[f->first_open]].state == X_DONE)
 		f->first_open++;
-	if (f->first_open == f->nex)
-		flow_close(l, f);
+	if (f->first_open < f->nex || f->linger != 0)
+		return;
+	/* the server's PUBLISHes may still be on their way */
+	if (f->fd != -1 && f->npub[1] < f->npub[0]) {
+		f->linger = mono_ms() + l->timeout_ms;
+		l->lingering++;
+	} else
+		flow_end(l, f);
 }
 
 /*
@@ -743,7 +861,10 @@ flow_fail(struct live *l, struct lflow *f, const char *why)
 		if (x->state == X_SENT)
 			finish(l, f, x, NULL, 0, why);
 	}
-	flow_close(l, f);
+	if (f->linger != 0 || f->first_open == f->nex)
+		flow_end(l, f);
+	else
+		flow_close(l, f);
 }
 
 /* Closes an idle connection to make room; 0 when every one is busy. */
@@ -753,7 +874,8 @@ evict_idle(struct live *l)
 	for (size_t i = 0; i < l->nopen; i++) {
 		struct lflow *f = l->open[i];
 
-		if (f->first_open == f->nsent) {
+		if (f->first_open == f->nsent && f->linger == 0 &&
+		    !f->lp->once) {
 			flow_close(l, f);
 			return 1;
 		}
@@ -765,10 +887,15 @@ evict_idle(struct live *l)
 static int
 flow_open(struct live *l, struct lflow *f, char *why, size_t len)
 {
-	int stream = f->xp->stream, fd, soerr = 0;
+	int stream = f->lp->xp->stream, fd, soerr = 0;
 	socklen_t sl = sizeof(soerr);
 	struct pollfd pfd;
 
+	if (f->ended) {
+		snprintf(why, len, "the %s connection was closed before",
+		    f->lp->xp->name);
+		return -1;
+	}
 	if ((fd = socket(l->addr.ss_family, (stream ? SOCK_STREAM :
 	    SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		err(1, "socket");
@@ -794,6 +921,55 @@ flow_open(struct live *l, struct lflow *f, char *why, size_t len)
 	f->fd = fd;
 	f->slot = l->nopen;
 	l->open[l->nopen++] = f;
+	if (f->sess != NULL)
+		memset(f->sess, 0, f->lp->xp->sess_size);
+	return 0;
+}
+
+/*
+ * The live connection's session follows what crosses it (the HTTP
+ * methods awaiting an answer, the MQTT level), so that answers are framed
+ * as the server meant them.
+ */
+static void
+track(struct live *l, struct lflow *f, enum xgw_dir dir, const uint8_t *p,
+    size_t n)
+{
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+
+	if (f->sess != NULL && (el = decode(l, f, f->sess, dir, p, n,
+	    &e)) != NULL)
+		xmpp_stanza_release(el);
+}
+
+/* A message of our own (an acknowledgement) on f's connection. */
+void
+live_send_raw(struct lflow *f, const uint8_t *p, size_t n)
+{
+	/* unanswered, the server would send it again */
+	(void)send(f->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* x's bytes on f's connection; -1 and why when that fails. */
+static int
+transmit(struct live *l, struct lflow *f, struct lexch *x, char *why,
+    size_t len)
+{
+	const uint8_t *p = x->out != NULL ? x->out : x->req;
+	size_t n = x->out != NULL ? x->outlen : x->reqlen;
+	ssize_t w;
+
+	if (f->fd == -1 && flow_open(l, f, why, len) == -1)
+		return -1;
+	track(l, f, XGW_REQUEST, p, n);
+	/* requests are small: a peer that leaves them unread has failed */
+	w = send(f->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w != (ssize_t)n) {
+		snprintf(why, len, "send: %s", w == -1 ? strerror(errno) :
+		    "the peer does not read");
+		return -1;
+	}
 	return 0;
 }
 
@@ -801,23 +977,48 @@ static void
 send_exchange(struct live *l, struct lflow *f, struct lexch *x, uint64_t now)
 {
 	char why[400];
-	ssize_t w;
 
 	f->nsent++;
 	x->state = X_SENT;
 	x->deadline = now + l->timeout_ms;
 	l->outstanding++;
-	if (f->fd == -1 && flow_open(l, f, why, sizeof(why)) == -1) {
-		finish(l, f, x, NULL, 0, why);
-		return;
+	if (transmit(l, f, x, why, sizeof(why)) == -1) {
+		if (f->fd == -1)
+			finish(l, f, x, NULL, 0, why);
+		else
+			flow_fail(l, f, why);
+	} else if (x->oneway)
+		finish(l, f, x, NULL, 0, "one-way");
+}
+
+/*
+ * The server closed a connection that had answered: what it had not
+ * answered yet is sent again, once, on a new one (RFC 9112 9.3.1: a
+ * client retries requests a closed connection left unanswered).
+ */
+static int
+resend(struct live *l, struct lflow *f)
+{
+	char why[400];
+
+	for (size_t i = f->first_open; i < f->nsent; i++)
+		if (l->ex[f->ex[i]].state == X_SENT &&
+		    l->ex[f->ex[i]].resent)
+			return -1;
+	flow_close(l, f);
+	for (size_t i = f->first_open; i < f->nsent; i++) {
+		struct lexch *x = &l->ex[f->ex[i]];
+
+		if (x->state != X_SENT)
+			continue;
+		x->resent = 1;
+		x->deadline = mono_ms() + l->timeout_ms;
+		if (transmit(l, f, x, why, sizeof(why)) == -1) {
+			flow_fail(l, f, why);
+			return 0;
+		}
 	}
-	/* requests are small: a peer that leaves them unread has failed */
-	w = send(f->fd, x->req, x->reqlen, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (w != (ssize_t)x->reqlen) {
-		snprintf(why, sizeof(why), "send: %s", w == -1 ?
-		    strerror(errno) : "the peer does not read");
-		flow_fail(l, f, why);
-	}
+	return 0;
 }
 
 /* When the next request is due, in monotonic ms; UINT64_MAX: not yet known. */
@@ -840,7 +1041,8 @@ send_due(struct live *l, uint64_t now)
 		struct lexch *x = &l->ex[l->next];
 		struct lflow *f = l->flows[x->flow];
 
-		if (f->fd == -1 && l->nopen == LIVE_MAX_OPEN && !evict_idle(l)) {
+		if (f->fd == -1 && !f->ended && l->nopen == LIVE_MAX_OPEN &&
+		    !evict_idle(l)) {
 			l->blocked = 1;
 			return;
 		}
@@ -857,6 +1059,10 @@ expire(struct live *l, uint64_t now)
 	for (size_t i = l->nopen; i-- > 0;) {
 		struct lflow *f = l->open[i];
 
+		if (f->linger != 0 && f->linger <= now) {
+			flow_end(l, f);
+			continue;
+		}
 		for (size_t j = f->first_open; j < f->nsent; j++) {
 			struct lexch *x = &l->ex[f->ex[j]];
 
@@ -864,7 +1070,7 @@ expire(struct live *l, uint64_t now)
 				continue;
 			snprintf(why, sizeof(why), "no answer within %u ms",
 			    l->timeout_ms);
-			if (f->xp->stream) {
+			if (f->lp->close_on_timeout) {
 				flow_fail(l, f, why);
 				break;
 			}
@@ -876,33 +1082,27 @@ expire(struct live *l, uint64_t now)
 }
 
 static void
-coap_ack(struct lflow *f, const uint8_t *p)
-{
-	const uint8_t ack[4] = { 0x60, 0, p[2], p[3] };
-
-	/* unanswered, the server would send it again and again */
-	(void)send(f->fd, ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-static void
 live_answer(struct live *l, struct lflow *f, const uint8_t *p, size_t n)
 {
 	enum answer k;
 
-	if (!f->xp->stream) {
-		if (n < 4) {
-			l->unexpected++;
-			return;
-		}
-		if (coap_type(p) == COAP_CON)
-			coap_ack(f, p);
-	}
-	if ((k = answer_kind(f->xp, p)) == NOT_YET)
+	if (!f->lp->xp->stream && n < 4) {
+		l->unexpected++;
 		return;
-	for (size_t i = f->first_open; k == ANSWER && i < f->nsent; i++) {
+	}
+	track(l, f, XGW_RESPONSE, p, n);
+	if ((k = f->lp->answer(l, f, p, n, 1)) == NOT_YET)
+		return;
+	if (k == NOT_ANSWER) {
+		if (f->linger != 0 && f->npub[1] >= f->npub[0])
+			flow_end(l, f);
+		return;
+	}
+	for (size_t i = f->first_open; i < f->nsent; i++) {
 		struct lexch *x = &l->ex[f->ex[i]];
 
-		if (x->state == X_SENT && pairs(f->xp, x->req, p, n)) {
+		if (x->state == X_SENT && f->lp->pairs(x, p, n, 1)) {
+			f->answers++;
 			finish(l, f, x, p, n, NULL);
 			return;
 		}
@@ -913,39 +1113,80 @@ live_answer(struct live *l, struct lflow *f, const uint8_t *p, size_t n)
 		    "(%zu bytes)\n", (unsigned long long)f->id, f->name, n);
 }
 
+/* Room for more bytes in f's input; 0: an answer over LIVE_IN_MAX. */
+static size_t
+in_room(struct lflow *f)
+{
+	size_t cap;
+	uint8_t *b;
+
+	if (f->inlen == f->incap) {
+		if (f->incap == LIVE_IN_MAX)
+			return 0;
+		cap = f->incap ? f->incap * 2 : 4096;
+		if (cap > LIVE_IN_MAX)
+			cap = LIVE_IN_MAX;
+		if ((b = realloc(f->in, cap)) == NULL)
+			err(1, "live");
+		f->in = b;
+		f->incap = cap;
+	}
+	return f->incap - f->inlen;
+}
+
+/* Cuts f's input into answers; at eof a last one may end with it. */
+static int
+answers_in(struct live *l, struct lflow *f, int eof, struct xgw_err *e)
+{
+	const struct xgw_proto *xp = f->lp->xp;
+	size_t off = 0, len;
+	int rc;
+
+	for (;;) {
+		rc = xp->frame(f->sess, XGW_RESPONSE, f->in + off,
+		    f->inlen - off, &len, e);
+		if (rc == 0 && eof && off < f->inlen && xp->frame_eof != NULL)
+			rc = xp->frame_eof(f->sess, XGW_RESPONSE, f->in + off,
+			    f->inlen - off, &len, e);
+		if (rc != 1)
+			break;
+		live_answer(l, f, f->in + off, len);
+		if (f->fd == -1)
+			return 0;
+		off += len;
+	}
+	memmove(f->in, f->in + off, f->inlen - off);
+	f->inlen -= off;
+	return rc;
+}
+
 static void
 read_stream(struct live *l, struct lflow *f)
 {
 	struct xgw_err e;
-	size_t off = 0, len;
+	size_t room;
 	ssize_t r;
 	char why[300];
-	int rc;
 
-	r = recv(f->fd, f->in + f->inlen, sizeof(f->in) - f->inlen, 0);
-	if (r == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		flow_fail(l, f, r == 0 ? "connection closed by the peer" :
-		    strerror(errno));
-		return;
-	}
-	f->inlen += r;
-	while ((rc = f->xp->frame(NULL, XGW_RESPONSE, f->in + off,
-	    f->inlen - off, &len, &e)) == 1) {
-		live_answer(l, f, f->in + off, len);
-		if (f->fd == -1)
-			return;
-		off += len;
-	}
-	if (rc == -1) {
-		snprintf(why, sizeof(why), "the answer stream is not %s: "
-		    "%s", f->xp->name, e.msg);
+	if ((room = in_room(f)) == 0) {
+		snprintf(why, sizeof(why), "an answer over %u bytes",
+		    LIVE_IN_MAX);
 		flow_fail(l, f, why);
 		return;
 	}
-	memmove(f->in, f->in + off, f->inlen - off);
-	f->inlen -= off;
+	r = recv(f->fd, f->in + f->inlen, room, 0);
+	if (r == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r > 0)
+		f->inlen += r;
+	if (answers_in(l, f, r <= 0, &e) == -1) {
+		snprintf(why, sizeof(why), "the answer stream is not %s: "
+		    "%s", f->lp->xp->name, e.msg);
+		flow_fail(l, f, why);
+	} else if (f->fd != -1 && r <= 0 && (r == -1 || f->answers == 0 ||
+	    f->lp->once || resend(l, f) == -1))
+		flow_fail(l, f, r == 0 ? "connection closed by the peer" :
+		    strerror(errno));
 }
 
 static void
@@ -979,6 +1220,8 @@ wait_ms(const struct live *l, uint64_t now)
 	for (size_t i = 0; i < l->nopen; i++) {
 		const struct lflow *f = l->open[i];
 
+		if (f->linger != 0 && f->linger < until)
+			until = f->linger;
 		for (size_t j = f->first_open; j < f->nsent; j++)
 			if (l->ex[f->ex[j]].state == X_SENT &&
 			    l->ex[f->ex[j]].deadline < until)
@@ -999,10 +1242,13 @@ play(struct live *l)
 
 	l->start = mono_ms();
 	l->ts0 = l->nex > 0 ? l->ex[0].ts_ms : 0;
-	while (l->next < l->nex || l->outstanding > 0) {
+	for (;;) {
 		now = mono_ms();
 		send_due(l, now);
 		expire(l, now);
+		if (l->next == l->nex && l->outstanding == 0 &&
+		    l->lingering == 0)
+			break;
 		for (n = 0; n < l->nopen; n++) {
 			who[n] = l->open[n];
 			pfd[n].fd = who[n]->fd;
@@ -1017,7 +1263,7 @@ play(struct live *l)
 		for (size_t i = 0; i < n; i++) {
 			if (pfd[i].revents == 0 || who[i]->fd != pfd[i].fd)
 				continue;
-			if (who[i]->xp->stream)
+			if (who[i]->lp->xp->stream)
 				read_stream(l, who[i]);
 			else
 				read_dgrams(l, who[i]);
@@ -1031,13 +1277,23 @@ forget(struct live *l)
 	for (size_t i = 0; i < l->nex; i++) {
 		free(l->ex[i].req);
 		free(l->ex[i].cap);
+		free(l->ex[i].out);
 	}
 	for (size_t i = 0; i < l->nflows; i++) {
-		if (l->flows[i] != NULL) {
-			flow_close(l, l->flows[i]);
-			free(l->flows[i]->ex);
-			free(l->flows[i]);
+		struct lflow *f = l->flows[i];
+
+		if (f == NULL)
+			continue;
+		flow_close(l, f);
+		for (int d = 0; d < 2; d++) {
+			for (size_t j = 0; j < f->npub[d]; j++)
+				free(f->pub[d][j].p);
+			free(f->pub[d]);
 		}
+		free(f->ex);
+		free(f->in);
+		free(f->sess);
+		free(f);
 	}
 	free(l->ex);
 	free(l->flows);
@@ -1048,10 +1304,17 @@ forget(struct live *l)
 int
 live_run(struct live *l, xmpp_ctx_t *ctx, const char *capture)
 {
+	const struct live_pubs *p = &l->pubs;
 	uint64_t ms;
 	int rc;
 
 	l->ctx = ctx;
+	for (size_t i = 0; i < l->nex; i++) {
+		struct lflow *f = l->flows[l->ex[i].flow];
+
+		if (f->lp->prepare != NULL)
+			f->lp->prepare(l, f, &l->ex[i]);
+	}
 	if (l->full)
 		warnx("%s: over %u exchanges or %u MiB of PDUs: the rest of "
 		    "the capture is not replayed", capture, LIVE_MAX_EXCH,
@@ -1072,7 +1335,18 @@ live_run(struct live *l, xmpp_ctx_t *ctx, const char *capture)
 	    (unsigned long long)l->retrans, (unsigned long long)l->other_msgs,
 	    (unsigned long long)l->other_proto, (unsigned long long)l->orphans,
 	    (unsigned long long)l->unexpected);
-	rc = l->differ > 0 || l->timeout > 0;
+	if (l->mqtt)
+		printf("  publishes from the server: captured %llu, live %llu: "
+		    "match %llu, differ %llu, missing %llu, extra %llu; "
+		    "%llu flows without their CONNECT\n",
+		    (unsigned long long)p->captured,
+		    (unsigned long long)p->live, (unsigned long long)p->match,
+		    (unsigned long long)p->differ,
+		    (unsigned long long)p->missing,
+		    (unsigned long long)p->extra,
+		    (unsigned long long)p->no_connect);
+	rc = l->differ > 0 || l->timeout > 0 || p->differ > 0 ||
+	    p->missing > 0;
 	forget(l);
 	return rc;
 }

@@ -64,8 +64,8 @@ void	 reasm_free(struct reasm *);
 /*
  * live.c: xgw-replay --live.  live_pdu() takes every decoded PDU of a
  * capture, in the order reassembly delivers them; live_run() plays the
- * client side of its Modbus/TCP and CoAP flows against the target, prints
- * the comparison and returns 0 (every answer matched) or 1.
+ * client side of its Modbus/TCP, CoAP, HTTP and MQTT flows against the
+ * target, prints the comparison and returns 0 (every answer matched) or 1.
  */
 enum live_pace { LIVE_PACE_CAPTURED, LIVE_PACE_FAST };
 
