@@ -35,6 +35,8 @@
 /*
  * libstrophe reads 4 KiB per turn and OpenSSL may hold the rest of a
  * 16 KiB record where poll() cannot see it: enough turns to drain one.
+ * Each turn costs a select(), so link_run() takes one turn when
+ * there is nothing to read (see there).
  */
 #define RUN_TURNS	5
 #define PING_PREFIX	"xgw-ping-"
@@ -64,6 +66,7 @@ struct link {
 	unsigned		 ping_seq;
 	int			 ping_out;	/* a ping awaits its pong */
 	char			 ping_id[32];
+	uint64_t		 parsed;	/* top-level elements received */
 	struct link_stats	 st;
 };
 
@@ -306,6 +309,16 @@ deliver(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 	return 1;
 }
 
+/* Every element the parser completes, stream management's too: progress. */
+static int
+count_parsed(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
+{
+	(void)conn;
+	(void)st;
+	((struct link *)arg)->parsed++;
+	return 1;
+}
+
 /* Every <iq/> but the pongs to our own pings goes to the owner. */
 static int
 on_iq(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
@@ -430,6 +443,7 @@ link_new(xmpp_ctx_t *ctx, const struct link_conf *c, const struct link_cb *cb)
 	/* libstrophe keeps one entry per function and argument: two functions */
 	xmpp_handler_add(l->conn, deliver, NULL, "message", NULL, l);
 	xmpp_handler_add(l->conn, on_iq, NULL, "iq", NULL, l);
+	xmpp_handler_add(l->conn, count_parsed, NULL, NULL, NULL, l);
 	TAILQ_INSERT_TAIL(&links, l, entry);
 	return l;
 }
@@ -533,16 +547,25 @@ observe(struct link *l)
 		l->phase = P_STREAM;
 }
 
+/*
+ * With nothing to read (a write or a timer woke us), a turn that parses
+ * nothing ends the run.  With input, every turn is taken even when one
+ * parses nothing: it may have read 4 KiB of a large stanza while OpenSSL
+ * holds the rest of the record, where poll() cannot see it.
+ */
 void
-link_run(struct link *l)
+link_run(struct link *l, short revents)
 {
-	uint64_t now;
-	int i;
+	int readable = (revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+	uint64_t now, before;
 
-	for (i = 0; i < RUN_TURNS; i++) {
+	for (int i = 0; i < RUN_TURNS; i++) {
+		before = l->parsed;
 		observe(l);
 		xmpp_run_once(l->ctx, 0);
 		observe(l);
+		if (l->parsed == before && !readable)
+			break;
 	}
 	now = now_ms();
 	if (l->state == S_DOWN && l->retry_at <= now)

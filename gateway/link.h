@@ -68,7 +68,8 @@ int		 link_send(struct link *, xmpp_stanza_t *);
 int		 link_fd(const struct link *);
 short		 link_events(const struct link *);	/* POLLIN, and POLLOUT while a write waits */
 int		 link_timeout_ms(const struct link *);
-void		 link_run(struct link *);
+/* revents: what poll() said of link_fd(); POLLIN when not known */
+void		 link_run(struct link *, short revents);
 void		 link_stats(const struct link *, struct link_stats *);
 void		 link_stop(struct link *);	/* disconnect, no reconnect */
 void		 link_free(struct link *);

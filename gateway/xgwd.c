@@ -125,7 +125,19 @@ is_readings(xmpp_stanza_t *el)
 	return ns != NULL && strcmp(ns, XGW_NS_READINGS) == 0;
 }
 
-/* The policy stage; tapped and counted.  Returns the action. */
+/* Is a control client tapping this adapter's verdicts? */
+static int
+tapped(struct xgwd *x, int adapter)
+{
+	for (int i = 0; i < MAX_CTL_CLIENTS; i++)
+		if (x->ctl[i].fd != -1 && x->ctl[i].tap &&
+		    (x->ctl[i].tap_adapter == -1 ||
+		    x->ctl[i].tap_adapter == adapter))
+			return 1;
+	return 0;
+}
+
+/* The policy stage, counted and tapped (when someone listens): the action. */
 static enum xgw_action
 judge(struct xgwd *x, int adapter, const char *way, const struct xgw_meta *m,
     xmpp_stanza_t *el, struct xgw_verdict *v)
@@ -142,6 +154,8 @@ judge(struct xgwd *x, int adapter, const char *way, const struct xgw_meta *m,
 		x->c.blocked++;
 	else
 		x->c.rejected++;
+	if (!tapped(x, adapter))
+		return a;
 	snprintf(line, sizeof(line), "%s flow=%llu seq=%llu dir=%s %s/%s "
 	    "src=%s dst=%s verdict=%s rule=%s:%u reason=%s", way,
 	    (unsigned long long)m->flow, (unsigned long long)m->seq,
@@ -1237,7 +1251,7 @@ loop(struct xgwd *x)
 			if (c->fd != -1 && (re & POLLOUT))
 				control_flush(x, c);
 		}
-		link_run(x->link);
+		link_run(x->link, pfd[2].revents);
 		pump_events(x);
 		ack_timers(x);
 		proc_timers(x);

@@ -484,7 +484,12 @@ static void
 job_pop(struct device *d)
 {
 	d->qhead = (d->qhead + 1) % DEV_QUEUE;
-	d->qlen--;
+	/*
+	 * An empty ring starts over at its first slot: a device asked one
+	 * thing at a time keeps one slot resident, not all DEV_QUEUE.
+	 */
+	if (--d->qlen == 0)
+		d->qhead = 0;
 	d->busy = 0;
 }
 

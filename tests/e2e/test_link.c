@@ -195,7 +195,7 @@ turn(void)
 	poll(pfd, n, timeout);
 	for (i = 0; i < NLINKS; i++)
 		if (peers[i].l != NULL)
-			link_run(peers[i].l);
+			link_run(peers[i].l, POLLIN);
 }
 
 /* Runs the loop for ms, or until cond holds; returns whether it held. */
