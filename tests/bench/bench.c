@@ -1,4 +1,4 @@
-/* The transaction, the clock and the report shared by the load generators. */
+/* The exchanges, the clock and the report shared by the load generators. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +48,19 @@ bench_response(uint8_t *adu, uint16_t tid, uint8_t unit, uint16_t addr,
 	}
 	return mbap(adu, tid, unit, 2 + 2 * (size_t)qty);
 }
+
+/* len is at least 64: the longest request is 46 bytes */
+size_t
+bench_http_request(char *buf, size_t len, unsigned unit)
+{
+	return (size_t)snprintf(buf, len,
+	    "GET /dev/hello HTTP/1.1\r\nHost: u%u.bench\r\n\r\n", unit);
+}
+
+const char bench_http_response[] =
+    "HTTP/1.1 200 OK\r\nServer: devsim\r\nX-Odd:  two  spaces \r\n"
+    "Content-Length: 13\r\nContent-Type: text/plain\r\n\r\n"
+    "hello, world\n";
 
 uint64_t
 bench_now_us(void)

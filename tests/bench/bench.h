@@ -1,7 +1,9 @@
 /*
- * What the load generators of modbus_path.sh share: the one Modbus
- * transaction every run repeats (read holding registers, answered by
- * plcsim's pattern), the clock, and the figures each run prints.
+ * What the load generators of the path benchmarks share: the one Modbus
+ * transaction every modbus_path.sh run repeats (read holding registers,
+ * answered by plcsim's pattern), the one HTTP exchange of http_path.sh
+ * (GET /dev/hello, answered by tests/e2e-http/devsim.py), the MQTT topic
+ * of mqtt_path.sh, the clock, and the figures each run prints.
  */
 #ifndef XGW_BENCH_H
 #define XGW_BENCH_H
@@ -17,6 +19,12 @@ size_t		 bench_request(uint8_t *adu, uint16_t tid, uint8_t unit,
 		    uint16_t addr, uint16_t qty);
 size_t		 bench_response(uint8_t *adu, uint16_t tid, uint8_t unit,
 		    uint16_t addr, uint16_t qty);
+/* GET /dev/hello with Host uUNIT.bench, length returned; devsim.py's answer */
+size_t		 bench_http_request(char *buf, size_t len, unsigned unit);
+extern const char	 bench_http_response[];
+/* what the load crosses, and what gateway A's route "bulk/#" carries */
+#define BENCH_MQTT_TOPIC	"bulk/bench"
+
 uint64_t	 bench_now_us(void);
 /* Parses a decimal option within lo..hi or exits with a message. */
 unsigned long	 bench_number(const char *opt, const char *s, unsigned long lo,

@@ -1,10 +1,14 @@
 /*
- * mbload: closed-loop Modbus/TCP load, CLIENTS connections each with one
- * request in flight (read holding registers), COUNT transactions in all
- * after WARMUP unmeasured ones.  Every answer is checked against plcsim's
- * register pattern; an exception or a wrong answer is an error.
+ * mbload: closed-loop request/response load over TCP, CLIENTS connections
+ * each with one request in flight, COUNT transactions in all after WARMUP
+ * unmeasured ones.  Modbus/TCP (read holding registers; every answer is
+ * checked against plcsim's register pattern) or, with -P http, keep-alive
+ * HTTP/1.1 (GET /dev/hello; every answer must be devsim.py's, byte for
+ * byte; the Host field names the unit: u1.bench).  An exception, another
+ * status or a wrong answer is an error.
  *
- *   mbload -p PORT -c CLIENTS -n COUNT [-w WARMUP] [-u UNITS] [-q QTY] [-t SECS]
+ *   mbload [-P modbus|http] -p PORT -c CLIENTS -n COUNT [-w WARMUP]
+ *          [-u UNITS] [-q QTY] [-t SECS]
  *
  * Client i asks unit 1 + i % UNITS (default 1).  Prints one line (see
  * bench_report); exit 1 when the run could not finish within SECS.
@@ -25,6 +29,7 @@
 #include "bench.h"
 
 #define ADU_MAX	260
+#define IN_MAX	1024	/* an answer: an ADU, or an HTTP head and body */
 
 struct client {
 	int		 fd;
@@ -33,12 +38,13 @@ struct client {
 	int		 busy;
 	uint64_t	 sent_us;
 	size_t		 nin;
-	uint8_t		 in[ADU_MAX];
+	uint8_t		 in[IN_MAX];
 };
 
 struct run {
 	struct client	*c;
 	unsigned	 nclients;
+	int		 http;		/* 0: Modbus/TCP */
 	uint16_t	 qty;
 	size_t		 issued, done, count;
 	uint32_t	*lat;		/* NULL: not measured */
@@ -80,30 +86,44 @@ static void
 issue(struct run *r, struct client *c)
 {
 	uint8_t adu[ADU_MAX];
-	size_t n = bench_request(adu, ++c->tid, c->unit, 0, r->qty);
+	size_t n = r->http ? bench_http_request((char *)adu, sizeof(adu),
+	    c->unit) : bench_request(adu, ++c->tid, c->unit, 0, r->qty);
 
 	c->busy = 1;
 	c->sent_us = bench_now_us();
-	/* 12 bytes into an empty socket buffer: anything short is a fault */
+	/* a few bytes into an empty socket buffer: anything short is a fault */
 	if (send(c->fd, adu, n, MSG_NOSIGNAL) != (ssize_t)n)
 		die("send: %s", errno ? strerror(errno) : "short write");
 	r->issued++;
 }
 
+/* Names the first wrong answer of a run. */
+static void
+unexpected(const struct run *r, const struct client *c, size_t len)
+{
+	const uint8_t *cr = memchr(c->in, '\r', len);
+
+	if (r->http)
+		fprintf(stderr, "mbload: unexpected answer: %.*s\n",
+		    (int)(cr != NULL ? (size_t)(cr - c->in) : len), c->in);
+	else
+		fprintf(stderr, "mbload: unit %u: unexpected answer "
+		    "(fc %02x, first byte %02x)\n", c->unit, c->in[7],
+		    len > 8 ? c->in[8] : 0);
+}
+
 static void
 answered(struct run *r, struct client *c, size_t len)
 {
-	uint8_t want[ADU_MAX];
-	size_t n = bench_response(want, c->tid, c->unit, 0, r->qty);
+	uint8_t adu[ADU_MAX];
+	const void *want = r->http ? (const void *)bench_http_response : adu;
+	size_t n = r->http ? strlen(bench_http_response) :
+	    bench_response(adu, c->tid, c->unit, 0, r->qty);
 
 	if (!c->busy)
 		die("an answer nobody asked for (unit %u)", c->unit);
-	if (len != n || memcmp(c->in, want, n) != 0) {
-		if (r->errors++ == 0)
-			fprintf(stderr, "mbload: unit %u: unexpected answer "
-			    "(fc %02x, first byte %02x)\n", c->unit, c->in[7],
-			    len > 8 ? c->in[8] : 0);
-	}
+	if ((len != n || memcmp(c->in, want, n) != 0) && r->errors++ == 0)
+		unexpected(r, c, len);
 	if (r->lat != NULL)
 		r->lat[r->done] = (uint32_t)(bench_now_us() - c->sent_us);
 	r->done++;
@@ -112,7 +132,51 @@ answered(struct run *r, struct client *c, size_t len)
 		issue(r, c);
 }
 
-/* Reads what c has; each whole ADU completes its transaction. */
+/* The length of the whole ADU at the start of c->in, or 0: more to read. */
+static size_t
+mbap_len(struct client *c)
+{
+	size_t len;
+
+	if (c->nin < 7)
+		return 0;
+	len = 6 + (size_t)(c->in[4] << 8 | c->in[5]);
+	if (len < 8 || len > ADU_MAX)
+		die("unit %u: not an MBAP header (length %zu)", c->unit, len);
+	return c->nin < len ? 0 : len;
+}
+
+/*
+ * The same for an HTTP answer: its head and Content-Length bytes of body
+ * (every answer the benchmark provokes has one, the gateway's 502 and 504
+ * included).
+ */
+static size_t
+http_len(struct client *c)
+{
+	const uint8_t *end = memmem(c->in, c->nin, "\r\n\r\n", 4);
+	char head[IN_MAX + 1];
+	const char *cl;
+	size_t hlen, len;
+
+	if (end == NULL) {
+		if (c->nin == sizeof(c->in))
+			die("an answer head longer than %zu bytes", c->nin);
+		return 0;
+	}
+	hlen = (size_t)(end - c->in) + 4;
+	memcpy(head, c->in, hlen);
+	head[hlen] = '\0';
+	if ((cl = strcasestr(head, "\r\nContent-Length:")) == NULL)
+		die("an answer without Content-Length: %.*s",
+		    (int)strcspn(head, "\r"), head);
+	len = hlen + strtoul(cl + 17, NULL, 10);
+	if (len > sizeof(c->in))
+		die("an answer of %zu bytes, more than %zu", len, sizeof(c->in));
+	return c->nin < len ? 0 : len;
+}
+
+/* Reads what c has; each whole answer completes its transaction. */
 static void
 readable(struct run *r, struct client *c)
 {
@@ -127,13 +191,7 @@ readable(struct run *r, struct client *c)
 		die("read: %s", strerror(errno));
 	}
 	c->nin += (size_t)got;
-	while (c->nin >= 7) {
-		len = 6 + (size_t)(c->in[4] << 8 | c->in[5]);
-		if (len < 8 || len > ADU_MAX)
-			die("unit %u: not an MBAP header (length %zu)",
-			    c->unit, len);
-		if (c->nin < len)
-			return;
+	while ((len = r->http ? http_len(c) : mbap_len(c)) > 0) {
 		answered(r, c, len);
 		memmove(c->in, c->in + len, c->nin - len);
 		c->nin -= len;
@@ -167,8 +225,9 @@ run(struct run *r, size_t count, uint32_t *lat)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: mbload -p port -c clients -n count "
-	    "[-w warmup] [-u units] [-q qty] [-t secs]\n");
+	fprintf(stderr, "usage: mbload [-P modbus|http] -p port -c clients "
+	    "-n count [-w warmup]\n"
+	    "              [-u units] [-q qty] [-t secs]\n");
 	exit(2);
 }
 
@@ -181,8 +240,14 @@ main(int argc, char *argv[])
 	uint64_t t0;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:n:p:q:t:u:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "P:c:n:p:q:t:u:w:")) != -1) {
 		switch (ch) {
+		case 'P':
+			if (strcmp(optarg, "http") != 0 &&
+			    strcmp(optarg, "modbus") != 0)
+				usage();
+			r.http = strcmp(optarg, "http") == 0;
+			break;
 		case 'c':
 			r.nclients = bench_number("c", optarg, 1, BENCH_MAX_CLIENTS);
 			break;

@@ -1,14 +1,16 @@
 #!/bin/bash
 # Modbus/TCP transactions/s and latency through the whole path
 #
-#   mbload -> xgw-modbus A -> xgwd A -> Prosody (STARTTLS) -> xgwd B
-#     -> xgw-modbus B -> plcsim
+#   mbload -> xgw-modbus A -> xgwd A -> Prosody (STARTTLS) -> xgw-broker
+#     -> Prosody -> xgwd B -> xgw-modbus B -> plcsim
 #
 # against two baselines measured in the same run, on the same machine:
 #   direct  the same clients straight to plcsim
 #   echo    two bare libstrophe c2s clients (xmppecho) through the same
-#           Prosody, exchanging the same request and response stanzas:
-#           the XMPP route with no adapter, no translation, no policy
+#           Prosody and a bare relay component in the broker's place
+#           (xmpprelay), exchanging the same request and response
+#           stanzas: the XMPP route with no adapter, no translation, no
+#           registry, no policy
 #
 #   tests/bench/modbus_path.sh [BUILD-DIR]
 #
@@ -24,9 +26,13 @@
 #
 # Reports the medians and the ratios path/echo and path/direct per client
 # count; CPU of each process over the path runs (utime+stime from
-# /proc/PID/stat) and of Prosody over the echo runs; the peak RSS (VmHWM)
-# of each process at the start and at the end; and the issue's targets:
-# path >= 90 % of echo, xgwd <= 8 MiB and each adapter <= 4 MiB.  Prosody
+# /proc/PID/stat) and of Prosody and the relay over the echo runs; the
+# peak RSS (VmHWM) of each process at the start and at the end; RSS, PSS
+# and USS (/proc/PID/smaps_rollup) half a second into the path run with
+# the most clients, and where those pages are (the program and our
+# libraries, heap, other anonymous memory, stacks, shared libraries); and
+# the issue's targets: path >= 90 % of echo, xgwd <= 8 MiB and each
+# adapter <= 4 MiB (VmHWM).  Prosody
 # logs at "info" here, not "debug" as in the e2e tests: a benchmark of
 # the debug log measures the disk.  Exit 1 when a run fails or answers
 # wrongly; a target missed is reported, not an error.  Machines are
@@ -42,7 +48,9 @@ qty=${BENCH_QTY:-10}
 units=${BENCH_UNITS:-64}
 xgwd=$build/gateway/xgwd xgwctl=$build/gateway/xgwctl
 adapter=$build/adapters/modbus/xgw-modbus plcsim=$build/tests/e2e-modbus/plcsim
+broker=$build/gateway/xgw-broker
 mbload=$build/tests/bench/mbload xmppecho=$build/tests/bench/xmppecho
+xmpprelay=$build/tests/bench/xmpprelay
 . "$top/tests/e2e/lib.sh"
 t=$(mktemp -d /tmp/xgw-bench-modbus.XXXXXX)
 pids=()
@@ -67,7 +75,7 @@ die() {
 }
 link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
 
-for p in "$xgwd" "$xgwctl" "$adapter" "$plcsim" "$mbload" "$xmppecho"; do
+for p in "$xgwd" "$xgwctl" "$adapter" "$broker" "$plcsim" "$mbload" "$xmppecho" "$xmpprelay"; do
 	[ -x "$p" ] || die "$p is not built (ninja -C $build)"
 done
 for n in "$count" "$runs" "$warmup" "$qty" "$units" $clients $perf_clients; do
@@ -78,13 +86,17 @@ hz=$(getconf CLK_TCK) || die "getconf CLK_TCK failed"
 
 # Prosody, logging at info, without Nagle's algorithm (as xgwd's link: with
 # it, every answer waits for the peer's delayed ACK, about 40 ms, path and
-# echo alike), and two more users for the echo.
+# echo alike), two more users and the relay component for the echo.
 "$top/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.out" 2>&1 ||
 	die "Prosody did not start: $(tail -5 "$t/prosody.out")"
 . "$t/xmpp/env"
 sed -i 's/^log = { debug = /log = { info = /' "$t/xmpp/prosody.cfg.lua"
 [ "${BENCH_NAGLE:-0}" = 1 ] || sed -i '/^log = /a network_settings = { nagle = false }' "$t/xmpp/prosody.cfg.lua"
 grep -q '^log = { info = ' "$t/xmpp/prosody.cfg.lua" || die "cannot set Prosody's log level"
+relay_jid=relay.localhost
+printf '\nComponent "%s"\n\tcomponent_secret = "relay-secret"\n' "$relay_jid" >>"$t/xmpp/prosody.cfg.lua"
+echo relay-secret >"$t/relay.secret"
+echo "$XMPP_COMPONENT_SECRET" >"$t/broker.secret"
 for u in echo1 echo2; do
 	prosodyctl --config "$t/xmpp/prosody.cfg.lua" register "$u" localhost "$u-secret" \
 		>>"$t/prosodyctl.log" 2>&1 || die "prosodyctl register $u: $(tail -3 "$t/prosodyctl.log")"
@@ -101,10 +113,17 @@ pid_plcsim=$!
 pids+=($!)
 wait_for 10 listening "$plc_port" || die "plcsim does not listen: $(cat "$t/plcsim.err")"
 
-# Gateway A routes unit N to device N; gateway B serves device N at plcsim.
+# Gateway A routes unit N to device N; gateway B serves device N at plcsim;
+# the broker binds each gateway to its user and activates one flow a device.
 mkdir -p "$t/adapters"
 ln -s "$adapter" "$t/adapters/xgw-modbus"
 export XGW_ADAPTER_DIR=$t/adapters
+GA=urn:uuid:a0000000-0000-4000-8000-00000000000a
+GB=urn:uuid:b0000000-0000-4000-8000-00000000000b
+# gateway A's client side speaks as a UUID derived from A's own
+client=urn:uuid:$("$py" -c "import uuid; print(uuid.uuid5(uuid.UUID('57fe6229-08f5-4728-84b3-cc97fe9d4629'), '$GA/modbus'))") ||
+	die "cannot derive the client's UUID"
+printf 'bind %s %s\nbind %s %s\n' "$GA" "$USER1_JID" "$GB" "$USER2_JID" >"$t/flows"
 routes="" devices=""
 for n in $(seq "$units"); do
 	d=$(printf 'urn:uuid:%08x-1111-4111-8111-%012x' "$n" "$n")
@@ -112,29 +131,45 @@ for n in $(seq "$units"); do
 "
 	devices+="	device $d host 127.0.0.1 port $plc_port unit $n timeout 1s
 "
+	echo "flow $n $client $d modbus request" >>"$t/flows"
 done
+"$broker" -k "$t/broker.secret" -j "$XMPP_COMPONENT" -p "$XMPP_COMPONENT_PORT" \
+	-d "$t/registry.db" -f "$t/flows" >"$t/broker.log" 2>&1 &
+pid_broker=$!
+pids+=($!)
 cat >"$t/rules" <<EOF
 reject with illegal-data-address request modbus function write-single-register address 7000:7999
 pass request modbus
 pass response modbus
 EOF
-gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules" "adapter modbus {
+gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$XMPP_COMPONENT" "$t/rules" "adapter modbus {
 	listen 127.0.0.1 port $gw_port
 	timeout 1500ms
 $routes}"
-gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter modbus {
+gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$XMPP_COMPONENT" "$t/rules" "adapter modbus {
 $devices}"
+sed -i "1i gateway $GA" "$t/a.conf"
+sed -i "1i gateway $GB" "$t/b.conf"
+registered() { grep -q "broker: registered" "$t/$1.log"; }
+flows_known() { [ "$("$xgwctl" status -s "$t/a.sock" | grep -c '^flow .* active')" -eq "$units" ]; }
 for g in b a; do
 	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
 	pids+=($!)
 	eval "pid_$g=$!"
 	wait_for 20 link_up $g || die "gateway $g: link not up"
+	wait_for 20 registered $g || die "gateway $g did not register with the broker: $(tail -3 "$t/broker.log")"
 done
+wait_for 10 flows_known || die "gateway A does not hold the $units active flows"
 wait_for 10 listening "$gw_port" || die "gateway A's Modbus listener is not up"
 # shellcheck disable=SC2154
 ad_a=$(pgrep -P "$pid_a" xgw-modbus) && ad_b=$(pgrep -P "$pid_b" xgw-modbus) ||
 	die "an xgw-modbus process is missing"
 
+"$xmpprelay" -s 127.0.0.1 -p "$XMPP_COMPONENT_PORT" -j "$relay_jid" -k "$t/relay.secret" \
+	>"$t/relay.out" 2>&1 &
+pid_relay=$!
+pids+=($!)
+wait_for 20 grep -q '^ready' "$t/relay.out" || die "relay: $(cat "$t/relay.out")"
 common=(-s 127.0.0.1 -p "$XMPP_STARTTLS_PORT" -a "$CA" -q "$qty")
 "$xmppecho" recv "${common[@]}" -j echo2@localhost -k echo2-secret >"$t/echo.out" 2>&1 &
 pid_echo=$!
@@ -142,13 +177,43 @@ pids+=($!)
 wait_for 20 grep -q '^ready' "$t/echo.out" || die "echo receiver: $(cat "$t/echo.out")"
 
 # name:pid of every process whose CPU and memory are reported
-procs="xgwd-A:$pid_a xgw-modbus-A:$ad_a xgwd-B:$pid_b xgw-modbus-B:$ad_b prosody:$pid_prosody plcsim:$pid_plcsim echo-recv:$pid_echo"
+procs="xgwd-A:$pid_a xgw-modbus-A:$ad_a xgwd-B:$pid_b xgw-modbus-B:$ad_b broker:$pid_broker prosody:$pid_prosody"
+procs+=" relay:$pid_relay plcsim:$pid_plcsim echo-recv:$pid_echo"
 
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # where the resident memory is now: heap and stacks, mapped files (libraries), shared
 rss_split() { awk '/^Rss(Anon|File|Shmem):/ { printf " %s", $2 }' "/proc/$1/status"; }
 snapshot() { for np in $procs; do echo "${np%%:*} $(ticks "${np#*:}")"; done; }
+# KiB resident, proportional (shared pages split among their users), unique
+rollup() { awk '/^(Rss|Pss):/ { v[$1] = $2 } /^Private_(Clean|Dirty):/ { u += $2 }
+	END { printf "%s %s %s", v["Rss:"], v["Pss:"], u }' "/proc/$1/smaps_rollup"; }
+# Where the resident KiB are (pmap -X's view, summed): the program file and
+# our libraries; [heap]; other anonymous memory (malloc's mmaps and arenas,
+# the .bss); stacks; other libraries, the three largest named.
+rss_where() {
+	awk -v exe="$(readlink "/proc/$1/exe")" '
+	/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : ""; next }
+	/^Rss:/ {
+		if (name == exe || name ~ /libxgw/) k = "ours"
+		else if (name == "[heap]") k = "heap"
+		else if (name == "") k = "anon"
+		else if (name ~ /^\[stack/) k = "stack"
+		else if (name ~ /^\[/) k = "kernel"
+		else { sub(/^.*\//, "", name); lib[name] += $2; k = "libs" }
+		r[k] += $2
+	}
+	END {
+		n = 0
+		for (l in lib) top[++n] = lib[l] " " l
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+			if (top[j] + 0 > top[i] + 0) { x = top[i]; top[i] = top[j]; top[j] = x }
+		printf "%s %s %s %s %s", r["ours"] + 0, r["heap"] + 0, r["anon"] + 0, r["stack"] + 0, r["libs"] + 0
+		for (i = 1; i <= 3 && i <= n; i++) { split(top[i], f, " "); printf " %s:%s", f[2], f[1] }
+	}' "/proc/$1/smaps"
+}
+mem_sample() { for np in $procs; do echo "${np%%:*} $(rollup "${np#*:}") $(rss_where "${np#*:}")"; done; }
+maxc=$(printf '%s\n' $clients | sort -n | tail -1)
 for np in $procs; do echo "${np%%:*} $(hwm "${np#*:}")"; done >"$t/hwm.start"
 
 # One run: appends "kind clients tps p50 p99 errors" to results, and the
@@ -157,12 +222,16 @@ measure() {
 	local kind=$1 c=$2 out before t0
 	before=$(snapshot)
 	t0=$(date +%s%N)
+	[ "$kind $c" = "path $maxc" ] && { sleep 0.5; mem_sample >"$t/mem.new"; } &
+	sampler=$!
 	case $kind in
 	direct) out=$("$mbload" -p "$plc_port" -c "$c" -n "$count" -w "$warmup" -u "$units" -q "$qty" 2>&1) ;;
 	path) out=$("$mbload" -p "$gw_port" -c "$c" -n "$count" -w "$warmup" -u "$units" -q "$qty" 2>&1) ;;
 	echo) out=$("$xmppecho" send "${common[@]}" -j echo1@localhost -k echo1-secret \
-		-t echo2@localhost -c "$c" -n "$count" -w "$warmup" 2>&1) ;;
+		-t "echo2%localhost@$relay_jid" -c "$c" -n "$count" -w "$warmup" 2>&1) ;;
 	esac || die "$kind run with $c clients: $out"
+	wait "$sampler"
+	[ -s "$t/mem.new" ] && mv "$t/mem.new" "$t/mem"
 	echo "wall $kind $c $(($(date +%s%N) - t0))" | awk '{ print $1, $2, $3, $4 / 1e9 }' >>"$t/walls"
 	join <(echo "$before" | sort) <(snapshot | sort) |
 		awk -v k="$kind" -v c="$c" '{ print k, c, $1, $3 - $2 }' >>"$t/cpu"
@@ -231,6 +300,15 @@ join "$t/hwm.start" "$t/hwm.end" | while read -r n s e an fl sh; do
 	case $n in xgwd-*) lim=8192 ;; xgw-modbus-*) lim=4096 ;; *) lim=- ;; esac
 	printf '%-14s %8s %8s %8s | %8s %8s %8s\n' "$n" "$s" "$e" "$lim" "$an" "$fl" "$sh"
 done
+echo
+echo "Memory half a second into the last path run with $maxc clients (KiB; USS: pages of this process alone)"
+printf '%-14s %6s %6s %6s | %6s %6s %6s %6s %6s  %s\n' process RSS PSS USS ours heap anon stack libs \
+	"largest libraries"
+[ -s "$t/mem" ] || die "no memory sample (the path run with $maxc clients ended within 0.5 s: raise BENCH_COUNT)"
+while read -r n rss pss uss ours heap anon stack libs top; do
+	printf '%-14s %6s %6s %6s | %6s %6s %6s %6s %6s  %s\n' "$n" "$rss" "$pss" "$uss" "$ours" "$heap" \
+		"$anon" "$stack" "$libs" "$top"
+done <"$t/mem"
 while read -r n e _; do
 	case $n in
 	xgwd-*) [ "$e" -le 8192 ] || mem_ok=0 ;;
