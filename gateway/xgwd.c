@@ -29,7 +29,6 @@
 #ifndef XGW_ADAPTER_DIR
 #define XGW_ADAPTER_DIR	"/usr/libexec/xgw"
 #endif
-#define SYNC_MS		50	/* spool fsync batch */
 #define RESEND_MS	10000	/* no ack for this long: resend from the last ack */
 #define ACK_EVERY	64	/* the receiver acknowledges at least this often */
 #define ACK_DELAY_MS	200	/* ... or after this long */
@@ -518,8 +517,6 @@ spool_event(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
 		if (x->ntaken == (int)(sizeof(x->taken) / sizeof(x->taken[0])))
 			spool_flush(x);
 		x->taken[x->ntaken++] = (struct taken){ ap->id, m->flow, m->seq };
-		if (!x->spool_dirty)
-			x->sync_at_ms = now_ms() + SYNC_MS;
 		x->spool_dirty = 1;
 	}
 	xmpp_free(x->ctx, text);
@@ -1186,8 +1183,6 @@ poll_timeout(struct xgwd *x)
 		t = 1000;
 	if (p >= 0 && p < t)
 		t = p;
-	if (x->spool_dirty && t > SYNC_MS)
-		t = SYNC_MS;
 	if (x->peers_dirty && t > PEERS_SAVE_MS)
 		t = PEERS_SAVE_MS;
 	/* TLS may hold decrypted bytes that poll cannot see */
@@ -1262,7 +1257,13 @@ loop(struct xgwd *x)
 				frame_flush(&x->adapters[i].wr, x->adapters[i].fd);
 		if (x->peers_dirty && now_ms() >= x->peers_save_at)
 			peers_save(x);
-		if (x->spool_dirty && now_ms() >= x->sync_at_ms) {
+		/*
+		 * Group commit: one fsync for all the events this turn
+		 * took.  Under load a turn takes many, and the time an fsync
+		 * takes gathers the next batch; when quiet an event waits
+		 * for nothing but its own fsync.
+		 */
+		if (x->spool_dirty) {
 			spool_flush(x);
 			pump_events(x);
 		}

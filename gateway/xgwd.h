@@ -108,7 +108,6 @@ struct xgwd {
 	uint64_t	 spool_next_seq;
 	uint64_t	 last_ack_ms;	/* when the acked seq last moved */
 	int		 spool_dirty;
-	uint64_t	 sync_at_ms;
 	struct pending	 out[MAX_PENDING], in[MAX_PENDING];
 	/* receiving side: highest event seq delivered per sending gateway */
 	/*
