@@ -1,25 +1,21 @@
 /*
- * xgw.conf: a lexer with pf-style macros and a recursive descent parser
- * over keyword tables, one per block.  The grammar is in gateway/README.md
- * ("xgw.conf"); this file is its only implementation, used by xgwd for the
- * whole file and by the adapters for the one block they are sent.  The
- * first error ends the parse (a longjmp back to run), so nothing of a bad
- * file is ever used.  Defaults are filled in as blocks close, so the
+ * xgw.conf: a recursive descent parser over keyword tables, one per
+ * block, on the tokenizer the rules file shares (policies/lex.c).  The
+ * grammar is in gateway/README.md ("xgw.conf"); this file is its only
+ * implementation, used by xgwd for the whole file and by the adapters for
+ * the one block they are sent.  The first error ends the parse (a longjmp
+ * back to lex_run), so nothing of a bad file is ever used.  Defaults are filled in as blocks close, so the
  * printed form names every setting and re-parses to the same structure.
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
+#include "lex.h"
 #include "policy_int.h"		/* pol_closest, pol_topic_valid */
 
 #define CONF_FILE_MAX	(1024 * 1024)
-#define TOK_MAX		1024
-#define MACRO_DEPTH	8
 #define KW_MAX		12		/* keywords of the largest table */
 
 #define SPOOL_MIN	(1ull << 20)
@@ -37,38 +33,13 @@
 #define DFLT_SESSION_S	86400u
 #define DFLT_RECEIVE_MAX 1024u
 
-enum tt { T_EOF, T_NL, T_WORD, T_STRING, T_PUNCT };
-
-struct tok {
-	enum tt		 t;
-	char		 s[TOK_MAX];
-	unsigned	 line, col;
-};
-
-struct src {
-	const char	*p, *end;
-	unsigned	 line, col;
-};
-
-struct macro {
-	char		*name;
-	char		*value;
-};
-
 struct pos {
 	unsigned	 line, col;	/* line 0: not given */
 };
 
 struct parser {
+	struct lex		 lx;
 	struct xgw_conf		*conf;
-	struct conf_err		*err;
-	jmp_buf			 fail;
-	struct src		 src[MACRO_DEPTH + 1];
-	int			 depth;		/* 0: the text itself */
-	unsigned		 mline, mcol;	/* where the macro in use was named */
-	struct tok		 tok;
-	struct macro		*macros;
-	size_t			 nmacros;
 	struct pos		 at;		/* the keyword last consumed */
 	int			 closed;	/* the statement ended with its block's '}' */
 	int			 adapter_only;	/* conf_parse_adapter: one block, nothing else */
@@ -110,49 +81,6 @@ static const char *const table_names[] = {
 	[CONF_HOLDING] = "holding", [CONF_INPUT] = "input",
 };
 
-static void perr(struct parser *, unsigned, unsigned, const char *, ...)
-    __attribute__((format(printf, 4, 5), noreturn));
-
-static void
-perr(struct parser *ps, unsigned line, unsigned col, const char *fmt, ...)
-{
-	va_list ap;
-
-	ps->err->line = line;
-	ps->err->col = col;
-	va_start(ap, fmt);
-	vsnprintf(ps->err->msg, sizeof(ps->err->msg), fmt, ap);
-	va_end(ap);
-	longjmp(ps->fail, 1);
-}
-
-/* Lexer */
-
-static int
-peekc(struct parser *ps)
-{
-	struct src *s = &ps->src[ps->depth];
-
-	return s->p < s->end ? (unsigned char)*s->p : -1;
-}
-
-static int
-getc_(struct parser *ps)
-{
-	struct src *s = &ps->src[ps->depth];
-	int c;
-
-	if (s->p >= s->end)
-		return -1;
-	c = (unsigned char)*s->p++;
-	if (c == '\n') {
-		s->line++;
-		s->col = 1;
-	} else
-		s->col++;
-	return c;
-}
-
 static int
 namec(int c)
 {
@@ -162,203 +90,24 @@ namec(int c)
 
 /* Paths, addresses (::1), JIDs and urn:uuid: are words: quotes are for spaces. */
 static int
-wordc(int c)
+wordc(int c, const char *w, size_t n)
 {
-	return namec(c) || (c != '\0' && strchr("-.:/@+%", c) != NULL);
+	(void)w;
+	(void)n;
+	return namec(c) || (c > 0 && strchr("-.:/@+%", c) != NULL);
 }
 
-static const char *
-macro_find(struct parser *ps, const char *name)
-{
-	for (size_t i = 0; i < ps->nmacros; i++)
-		if (strcmp(ps->macros[i].name, name) == 0)
-			return ps->macros[i].value;
-	return NULL;
-}
-
-static void
-macro_expand(struct parser *ps, unsigned line, unsigned col)
-{
-	char name[TOK_MAX];
-	const char *v, *cands[64], *near;
-	size_t n = 0;
-
-	while (namec(peekc(ps)) && n < sizeof(name) - 1)
-		name[n++] = getc_(ps);
-	name[n] = '\0';
-	if (n == 0)
-		perr(ps, line, col, "expected a macro name after $");
-	if ((v = macro_find(ps, name)) == NULL) {
-		for (n = 0; n < ps->nmacros && n < 64; n++)
-			cands[n] = ps->macros[n].name;
-		near = pol_closest(name, cands, n);
-		perr(ps, line, col, "undefined macro $%s%s%s%s", name,
-		    near ? " (did you mean $" : "", near ? near : "",
-		    near ? "?)" : "");
-	}
-	if (ps->depth == MACRO_DEPTH)
-		perr(ps, line, col, "macros nested deeper than %d", MACRO_DEPTH);
-	if (ps->depth == 0) {
-		ps->mline = line;
-		ps->mcol = col;
-	}
-	ps->depth++;
-	ps->src[ps->depth] = (struct src){ v, v + strlen(v), line, col };
-}
-
-static void
-lex_string(struct parser *ps, struct tok *t)
-{
-	size_t n = 0;
-	int c;
-
-	for (;;) {
-		if ((c = getc_(ps)) == -1 || c == '\n')
-			perr(ps, t->line, t->col, "unterminated string");
-		if (c == '"')
-			break;
-		/* a NUL would end the value early: refused, not cut */
-		if (c == '\0')
-			perr(ps, t->line, t->col, "NUL byte in a string");
-		if (c == '\\' && (peekc(ps) == '"' || peekc(ps) == '\\'))
-			c = getc_(ps);
-		if (n == TOK_MAX - 1)
-			perr(ps, t->line, t->col, "string longer than %d bytes",
-			    TOK_MAX - 1);
-		t->s[n++] = c;
-	}
-	t->s[n] = '\0';
-	t->t = T_STRING;
-}
-
-static void
-lex_word(struct parser *ps, struct tok *t)
-{
-	size_t n = 0;
-
-	while (wordc(peekc(ps))) {
-		if (n == TOK_MAX - 1)
-			perr(ps, t->line, t->col, "word longer than %d bytes",
-			    TOK_MAX - 1);
-		t->s[n++] = getc_(ps);
-	}
-	t->s[n] = '\0';
-	t->t = T_WORD;
-}
-
-static void
-next(struct parser *ps)
-{
-	struct tok *t = &ps->tok;
-	int c;
-
-	for (;;) {
-		c = peekc(ps);
-		if (c == -1 && ps->depth > 0) {
-			ps->depth--;
-			continue;
-		}
-		t->line = ps->depth ? ps->mline : ps->src[0].line;
-		t->col = ps->depth ? ps->mcol : ps->src[0].col;
-		if (c == ' ' || c == '\t' || c == '\r') {
-			getc_(ps);
-		} else if (c == '\\') {
-			getc_(ps);
-			if (getc_(ps) != '\n')
-				perr(ps, t->line, t->col,
-				    "expected a newline after \\");
-		} else if (c == '#') {
-			while (peekc(ps) != -1 && peekc(ps) != '\n')
-				getc_(ps);
-		} else if (c == '$') {
-			getc_(ps);
-			macro_expand(ps, t->line, t->col);
-		} else
-			break;
-	}
-	t->s[0] = '\0';
-	if (c == -1) {
-		t->t = T_EOF;
-		return;
-	}
-	if (c == '\n' || c == ';') {
-		getc_(ps);
-		t->t = T_NL;
-		return;
-	}
-	if (c == '"') {
-		getc_(ps);
-		lex_string(ps, t);
-		return;
-	}
-	if (wordc(c)) {
-		lex_word(ps, t);
-		return;
-	}
-	if (c != '{' && c != '}' && c != '=')
-		perr(ps, t->line, t->col, "unexpected character '%c'%s",
-		    c >= 0x20 && c < 0x7f ? c : '?',
-		    c >= 0x20 && c < 0x7f ? "" : " (a control or non-ASCII byte)");
-	t->s[0] = getc_(ps);
-	t->s[1] = '\0';
-	t->t = T_PUNCT;
-}
+static const struct lex_syntax syntax = {
+	wordc, namec, "{}=", "\n;", 0
+};
 
 /* Parser helpers */
-
-static const char *
-found(const struct tok *t, char *buf, size_t len)
-{
-	switch (t->t) {
-	case T_EOF:
-		return "end of file";
-	case T_NL:
-		return "end of line";
-	case T_STRING:
-		snprintf(buf, len, "\"%.60s\"", t->s);
-		return buf;
-	default:
-		snprintf(buf, len, "'%.60s'", t->s);
-		return buf;
-	}
-}
-
-static void unexpected(struct parser *, const char *, const char *const *,
-    size_t) __attribute__((noreturn));
-
-/* "expected X, found 'Y' (did you mean Z?)" */
-static void
-unexpected(struct parser *ps, const char *what, const char *const *cands,
-    size_t n)
-{
-	const char *near = NULL;
-	char buf[80];
-
-	if (ps->tok.t == T_WORD && cands != NULL)
-		near = pol_closest(ps->tok.s, cands, n);
-	perr(ps, ps->tok.line, ps->tok.col, "expected %s, found %s%s%s%s",
-	    what, found(&ps->tok, buf, sizeof(buf)), near ? " (did you mean " : "",
-	    near ? near : "", near ? "?)" : "");
-}
-
-static int
-is(struct parser *ps, enum tt t, const char *s)
-{
-	return ps->tok.t == t && (s == NULL || strcmp(ps->tok.s, s) == 0);
-}
-
-static void
-expect(struct parser *ps, enum tt t, const char *s, const char *what)
-{
-	if (!is(ps, t, s))
-		unexpected(ps, what, NULL, 0);
-	next(ps);
-}
 
 static int
 at_end(struct parser *ps)
 {
-	return ps->tok.t == T_NL || ps->tok.t == T_EOF || is(ps, T_PUNCT, "}");
+	return ps->lx.tok.t == T_NL || ps->lx.tok.t == T_EOF ||
+	    lex_is(&ps->lx, T_PUNCT, "}");
 }
 
 /*
@@ -374,16 +123,16 @@ keyword(struct parser *ps, const struct kw *tab, size_t n, struct pos *seen,
 	size_t len = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (!is(ps, T_WORD, tab[i].name))
+		if (!lex_is(&ps->lx, T_WORD, tab[i].name))
 			continue;
 		if (seen[i].line != 0 && !tab[i].many)
-			perr(ps, ps->tok.line, ps->tok.col,
+			lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 			    "%s is given twice (first at line %u)",
 			    tab[i].name, seen[i].line);
-		ps->at = (struct pos){ ps->tok.line, ps->tok.col };
+		ps->at = (struct pos){ ps->lx.tok.line, ps->lx.tok.col };
 		if (seen[i].line == 0)
 			seen[i] = ps->at;
-		next(ps);
+		lex_next(&ps->lx);
 		return &tab[i];
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -393,7 +142,7 @@ keyword(struct parser *ps, const struct kw *tab, size_t n, struct pos *seen,
 	}
 	if (tail != NULL)
 		snprintf(what + len, sizeof(what) - len, " or %s", tail);
-	unexpected(ps, what, cands, n);
+	lex_unexpected(&ps->lx, what, cands, n);
 }
 
 /* Options of one statement, in any order, each once, up to the end of it. */
@@ -413,10 +162,10 @@ end_statement(struct parser *ps)
 		ps->closed = 0;
 		return;
 	}
-	if (ps->tok.t == T_NL)
-		next(ps);
+	if (ps->lx.tok.t == T_NL)
+		lex_next(&ps->lx);
 	else if (!at_end(ps))
-		unexpected(ps, "end of line", NULL, 0);
+		lex_unexpected(&ps->lx, "end of line", NULL, 0);
 }
 
 /*
@@ -427,20 +176,20 @@ static void
 block(struct parser *ps, const struct kw *tab, size_t n, struct pos *seen,
     void *arg, const char *what, unsigned line)
 {
-	expect(ps, T_PUNCT, "{", "'{' on the same line");
+	lex_expect(&ps->lx, T_PUNCT, "{", "'{' on the same line");
 	for (;;) {
-		while (ps->tok.t == T_NL)
-			next(ps);
-		if (is(ps, T_PUNCT, "}"))
+		while (ps->lx.tok.t == T_NL)
+			lex_next(&ps->lx);
+		if (lex_is(&ps->lx, T_PUNCT, "}"))
 			break;
-		if (ps->tok.t == T_EOF)
-			perr(ps, ps->tok.line, ps->tok.col,
+		if (ps->lx.tok.t == T_EOF)
+			lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 			    "expected '}' to close the %s block of line %u, found end of file",
 			    what, line);
 		keyword(ps, tab, n, seen, "'}'")->fn(ps, arg);
 		end_statement(ps);
 	}
-	next(ps);
+	lex_next(&ps->lx);
 	ps->closed = 1;
 }
 
@@ -452,68 +201,53 @@ value(struct parser *ps, const char *what, char *out, size_t size)
 {
 	size_t len;
 
-	if (ps->tok.t != T_WORD && ps->tok.t != T_STRING) {
+	if (ps->lx.tok.t != T_WORD && ps->lx.tok.t != T_STRING) {
 		char buf[80];
 
 		snprintf(buf, sizeof(buf), "a value for %s", what);
-		unexpected(ps, buf, NULL, 0);
+		lex_unexpected(&ps->lx, buf, NULL, 0);
 	}
-	if ((len = strlen(ps->tok.s)) == 0)
-		perr(ps, ps->tok.line, ps->tok.col, "%s is empty", what);
+	if ((len = strlen(ps->lx.tok.s)) == 0)
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col, "%s is empty",
+		    what);
 	if (len >= size)
-		perr(ps, ps->tok.line, ps->tok.col,
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 		    "%s \"%.40s...\" is %zu bytes long, the limit is %zu",
-		    what, ps->tok.s, len, size - 1);
-	memcpy(out, ps->tok.s, len + 1);
-	next(ps);
+		    what, ps->lx.tok.s, len, size - 1);
+	memcpy(out, ps->lx.tok.s, len + 1);
+	lex_next(&ps->lx);
 }
 
 static void
 path(struct parser *ps, const char *what, char *out, size_t size)
 {
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 
 	value(ps, what, out, size);
 	if (out[0] != '/')
-		perr(ps, line, col, "%s \"%.60s\" is not an absolute path",
+		lex_err(&ps->lx, line, col,
+		    "%s \"%.60s\" is not an absolute path",
 		    what, out);
 }
 
 static void
 uuid(struct parser *ps, const char *what, char *out)
 {
-	unsigned line = ps->tok.line, col = ps->tok.col;
-	char buf[TOK_MAX];
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
+	char buf[LEX_TOK_MAX];
 
 	value(ps, what, buf, sizeof(buf));
 	if (!xgw_uuid_valid(buf))
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "%s '%.60s' is not an identity: expected urn:uuid: and a lower-case UUID",
 		    what, buf);
 	memcpy(out, buf, 46);
 }
 
-static uint64_t
-number(struct parser *ps, const char *what, uint64_t min, uint64_t max)
-{
-	char buf[80];
-	uint64_t v;
-
-	if (ps->tok.t != T_WORD ||
-	    xgw_parse_uint(ps->tok.s, strlen(ps->tok.s), max, &v) == -1 ||
-	    v < min)
-		perr(ps, ps->tok.line, ps->tok.col,
-		    "%s: expected a number %llu..%llu, found %s", what,
-		    (unsigned long long)min, (unsigned long long)max,
-		    found(&ps->tok, buf, sizeof(buf)));
-	next(ps);
-	return v;
-}
-
 static uint16_t
 port(struct parser *ps)
 {
-	return number(ps, "port", 1, 65535);
+	return lex_number(&ps->lx, "port", 1, 65535);
 }
 
 /*
@@ -525,11 +259,11 @@ scaled(struct parser *ps, const char *what, const char *const *units,
     const uint64_t *mult, size_t nunits, uint64_t min, uint64_t max,
     const char *range)
 {
-	const char *s = ps->tok.s, *u = s;
+	const char *s = ps->lx.tok.s, *u = s;
 	uint64_t v;
 	size_t i = nunits;
 
-	if (ps->tok.t == T_WORD) {
+	if (ps->lx.tok.t == T_WORD) {
 		for (u = s; *u >= '0' && *u <= '9'; u++)
 			;
 		for (i = 0; i < nunits; i++)
@@ -540,11 +274,11 @@ scaled(struct parser *ps, const char *what, const char *const *units,
 	    v * mult[i] < min || v * mult[i] > max) {
 		char buf[80];
 
-		perr(ps, ps->tok.line, ps->tok.col,
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 		    "%s: expected %s, found %s", what, range,
-		    found(&ps->tok, buf, sizeof(buf)));
+		    lex_found(&ps->lx.tok, buf, sizeof(buf)));
 	}
-	next(ps);
+	lex_next(&ps->lx);
 	return v * mult[i];
 }
 
@@ -599,12 +333,12 @@ static void
 st_user(struct parser *ps, void *arg)
 {
 	struct xgw_conf *c = arg;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 
 	value(ps, "user", c->user, sizeof(c->user));
 	for (const char *p = c->user; *p != '\0'; p++)
 		if (!namec((unsigned char)*p) && *p != '-' && *p != '.')
-			perr(ps, line, col,
+			lex_err(&ps->lx, line, col,
 			    "user \"%.60s\" is not a user name (letters, digits, _ - .)",
 			    c->user);
 }
@@ -666,17 +400,17 @@ op_server_tls(struct parser *ps, void *arg)
 	struct xgw_conf *c = arg;
 
 	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++)
-		if (is(ps, T_WORD, off[i]))
-			perr(ps, ps->tok.line, ps->tok.col,
+		if (lex_is(&ps->lx, T_WORD, off[i]))
+			lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 			    "tls %s: TLS is mandatory and cannot be turned off; use tls starttls (port 5222) or tls direct (port 5223)",
 			    off[i]);
-	if (is(ps, T_WORD, "starttls"))
+	if (lex_is(&ps->lx, T_WORD, "starttls"))
 		c->xmpp.tls = CONF_STARTTLS;
-	else if (is(ps, T_WORD, "direct"))
+	else if (lex_is(&ps->lx, T_WORD, "direct"))
 		c->xmpp.tls = CONF_DIRECT_TLS;
 	else
-		unexpected(ps, "starttls or direct", modes, 2);
-	next(ps);
+		lex_unexpected(&ps->lx, "starttls or direct", modes, 2);
+	lex_next(&ps->lx);
 }
 
 static const struct kw server_opts[] = {
@@ -710,7 +444,7 @@ pair(struct parser *ps, const char *first, const char *second, char *out,
 
 	snprintf(what, sizeof(what), "'%s' and its value after %s", second,
 	    first);
-	expect(ps, T_WORD, second, what);
+	lex_expect(&ps->lx, T_WORD, second, what);
 	if (is_path)
 		path(ps, second, out, size);
 	else
@@ -730,14 +464,15 @@ static void
 st_jid(struct parser *ps, void *arg)
 {
 	struct xgw_conf *c = arg;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 	const char *at;
 
 	value(ps, "jid", c->xmpp.jid, sizeof(c->xmpp.jid));
 	at = strchr(c->xmpp.jid, '@');
 	if (at == NULL || at == c->xmpp.jid || at[1] == '\0' ||
 	    strchr(c->xmpp.jid, '/') != NULL)
-		perr(ps, line, col, "jid \"%.60s\" is not a bare JID (user@domain)",
+		lex_err(&ps->lx, line, col,
+		    "jid \"%.60s\" is not a bare JID (user@domain)",
 		    c->xmpp.jid);
 	pair(ps, "jid", "password", c->xmpp.password,
 	    sizeof(c->xmpp.password), 0);
@@ -755,12 +490,13 @@ static void
 st_ping(struct parser *ps, void *arg)
 {
 	struct xgw_conf *c = arg;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 	unsigned ms = duration_ms(ps, "ping", 1000, PING_MAX_S * 1000,
 	    "a duration 1s..60m");
 
 	if (ms % 1000 != 0)
-		perr(ps, line, col, "ping: %ums is not a whole number of seconds",
+		lex_err(&ps->lx, line, col,
+		    "ping: %ums is not a whole number of seconds",
 		    ms);
 	c->xmpp.ping_s = ms / 1000;
 }
@@ -770,7 +506,7 @@ st_window(struct parser *ps, void *arg)
 {
 	struct xgw_conf *c = arg;
 
-	c->xmpp.window = number(ps, "window", 1, WINDOW_MAX);
+	c->xmpp.window = lex_number(&ps->lx, "window", 1, WINDOW_MAX);
 }
 
 enum { X_SERVER, X_CA, X_CERT, X_JID, X_BROKER, X_PING, X_WINDOW, X_N };
@@ -794,21 +530,22 @@ st_xmpp(struct parser *ps, void *arg)
 
 	block(ps, xmpp_kws, X_N, seen, c, "xmpp", line);
 	if (seen[X_SERVER].line == 0)
-		perr(ps, line, col, "xmpp: server is required");
+		lex_err(&ps->lx, line, col, "xmpp: server is required");
 	if (seen[X_CA].line == 0)
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "xmpp: ca is required (the CA that signed the server's certificate: TLS is always verified)");
 	if (seen[X_BROKER].line == 0)
-		perr(ps, line, col, "xmpp: broker is required (the broker's JID)");
+		lex_err(&ps->lx, line, col,
+		    "xmpp: broker is required (the broker's JID)");
 	if (seen[X_CERT].line == 0 && seen[X_JID].line == 0)
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "xmpp: no login: give certificate PATH key PATH (SASL EXTERNAL) or jid JID password SECRET (SCRAM)");
 	if (seen[X_CERT].line != 0 && seen[X_JID].line != 0) {
 		later = seen[X_CERT].line > seen[X_JID].line ||
 		    (seen[X_CERT].line == seen[X_JID].line &&
 		    seen[X_CERT].col > seen[X_JID].col) ?
 		    &seen[X_CERT] : &seen[X_JID];
-		perr(ps, later->line, later->col,
+		lex_err(&ps->lx, later->line, later->col,
 		    "xmpp: one login only: certificate+key (SASL EXTERNAL) or jid+password (SCRAM), not both");
 	}
 	if (c->xmpp.port == 0)
@@ -833,13 +570,13 @@ static void
 st_listen(struct parser *ps, void *arg)
 {
 	struct conf_adapter *a = arg;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 	unsigned char addr[16];
 
 	value(ps, "listen", a->listen, sizeof(a->listen));
 	if (inet_pton(AF_INET, a->listen, addr) != 1 &&
 	    inet_pton(AF_INET6, a->listen, addr) != 1)
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "listen '%.60s' is not an IPv4 or IPv6 address", a->listen);
 	options(ps, listen_opts, 1, a);
 }
@@ -864,16 +601,16 @@ route_match(struct parser *ps, const struct conf_adapter *a, const char *m,
 	if (strcmp(p->name, "modbus") == 0) {
 		if (strncmp(m, "unit ", 5) != 0 ||
 		    xgw_parse_uint(m + 5, strlen(m + 5), 255, &unit) == -1)
-			perr(ps, line, col,
+			lex_err(&ps->lx, line, col,
 			    "route: a Modbus route matches \"unit N\" (N 0..255), found \"%.60s\"",
 			    m);
 	} else if (strcmp(p->name, "mqtt") == 0) {
 		if (!pol_topic_valid(m))
-			perr(ps, line, col,
+			lex_err(&ps->lx, line, col,
 			    "route: topic filter \"%.60s\": '+' and '#' must fill a level, '#' only at the end",
 			    m);
 	} else if (m[0] != '/')
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "route: a %s route matches a path prefix starting with '/', found \"%.60s\"",
 		    p->title, m);
 }
@@ -922,7 +659,7 @@ dns_name(char *s)
 static void
 route_host(struct parser *ps, char *out, size_t size)
 {
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 	unsigned char a6[16];
 	char addr[INET6_ADDRSTRLEN];
 	size_t len;
@@ -938,7 +675,7 @@ route_host(struct parser *ps, char *out, size_t size)
 	    inet_ntop(AF_INET6, a6, addr, sizeof(addr)) != NULL)
 		snprintf(out, size, "[%s]", addr);
 	else if (!dns_name(out))
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "host \"%.60s\" is not a DNS name or an IP address", out);
 }
 
@@ -950,35 +687,36 @@ static int
 route_hosts(struct parser *ps, const struct conf_adapter *a,
     char hosts[][256], struct pos *at)
 {
-	struct pos kw = { ps->tok.line, ps->tok.col };
+	struct pos kw = { ps->lx.tok.line, ps->lx.tok.col };
 	int n = 0;
 
-	if (!is(ps, T_WORD, "host"))
+	if (!lex_is(&ps->lx, T_WORD, "host"))
 		return 0;
 	if (strcmp(a->proto, "http") != 0)
-		perr(ps, kw.line, kw.col,
+		lex_err(&ps->lx, kw.line, kw.col,
 		    "route host is an HTTP setting, this adapter is %s", a->proto);
-	next(ps);
-	if (!is(ps, T_PUNCT, "{")) {
-		at[0] = (struct pos){ ps->tok.line, ps->tok.col };
+	lex_next(&ps->lx);
+	if (!lex_is(&ps->lx, T_PUNCT, "{")) {
+		at[0] = (struct pos){ ps->lx.tok.line, ps->lx.tok.col };
 		route_host(ps, hosts[0], 256);
 		return 1;
 	}
-	next(ps);
+	lex_next(&ps->lx);
 	for (;;) {
-		while (ps->tok.t == T_NL)
-			next(ps);
-		if (is(ps, T_PUNCT, "}"))
+		while (ps->lx.tok.t == T_NL)
+			lex_next(&ps->lx);
+		if (lex_is(&ps->lx, T_PUNCT, "}"))
 			break;
 		if (n == CONF_MAX_ROUTES)
-			perr(ps, ps->tok.line, ps->tok.col,
+			lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 			    "route: more than %d hosts", CONF_MAX_ROUTES);
-		at[n] = (struct pos){ ps->tok.line, ps->tok.col };
+		at[n] = (struct pos){ ps->lx.tok.line, ps->lx.tok.col };
 		route_host(ps, hosts[n++], 256);
 	}
 	if (n == 0)
-		perr(ps, kw.line, kw.col, "route: the host list is empty");
-	next(ps);
+		lex_err(&ps->lx, kw.line, kw.col,
+		    "route: the host list is empty");
+	lex_next(&ps->lx);
 	return n;
 }
 
@@ -990,7 +728,7 @@ route_add(struct parser *ps, struct conf_adapter *a, const char *match,
 	struct conf_route *r;
 
 	if (a->nroutes == CONF_MAX_ROUTES)
-		perr(ps, ps->at.line, ps->at.col,
+		lex_err(&ps->lx, ps->at.line, ps->at.col,
 		    "adapter %s: more than %d routes", a->proto,
 		    CONF_MAX_ROUTES);
 	for (int i = 0; i < a->nroutes; i++) {
@@ -998,10 +736,11 @@ route_add(struct parser *ps, struct conf_adapter *a, const char *match,
 		    strcmp(a->routes[i].host, host) != 0)
 			continue;
 		if (host[0] != '\0')
-			perr(ps, at.line, at.col,
+			lex_err(&ps->lx, at.line, at.col,
 			    "route \"%.60s\" host \"%.60s\" is given twice",
 			    match, host);
-		perr(ps, at.line, at.col, "route \"%.60s\" is given twice",
+		lex_err(&ps->lx, at.line, at.col,
+		    "route \"%.60s\" is given twice",
 		    match);
 	}
 	r = &a->routes[a->nroutes++];
@@ -1014,7 +753,7 @@ static void
 st_route(struct parser *ps, void *arg)
 {
 	struct conf_adapter *a = arg;
-	struct pos m = { ps->tok.line, ps->tok.col }, at[CONF_MAX_ROUTES];
+	struct pos m = { ps->lx.tok.line, ps->lx.tok.col }, at[CONF_MAX_ROUTES];
 	char match[sizeof(a->routes[0].match)], to[sizeof(a->routes[0].to)];
 	char hosts[CONF_MAX_ROUTES][256];
 	int n;
@@ -1022,7 +761,8 @@ st_route(struct parser *ps, void *arg)
 	value(ps, "route", match, sizeof(match));
 	route_match(ps, a, match, m.line, m.col);
 	n = route_hosts(ps, a, hosts, at);
-	expect(ps, T_WORD, "to", "'to' and the remote endpoint's urn:uuid:");
+	lex_expect(&ps->lx, T_WORD, "to",
+	    "'to' and the remote endpoint's urn:uuid:");
 	uuid(ps, "route to", to);
 	if (n == 0)
 		route_add(ps, a, match, "", to, m);
@@ -1051,7 +791,7 @@ op_dev_unit(struct parser *ps, void *arg)
 {
 	struct conf_device *d = arg;
 
-	d->unit = number(ps, "unit", 0, 255);
+	d->unit = lex_number(&ps->lx, "unit", 0, 255);
 }
 
 static void
@@ -1072,14 +812,15 @@ is_mqtt(const struct conf_adapter *a)
 static uint8_t
 mqtt_version(struct parser *ps)
 {
-	uint8_t v = is(ps, T_WORD, "4") ? 4 : is(ps, T_WORD, "5") ? 5 : 0;
+	uint8_t v = lex_is(&ps->lx, T_WORD, "4") ? 4 :
+	    lex_is(&ps->lx, T_WORD, "5") ? 5 : 0;
 	char buf[80];
 
 	if (v == 0)
-		perr(ps, ps->tok.line, ps->tok.col,
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 		    "version: expected 4 (MQTT 3.1.1) or 5 (MQTT 5.0), found %s",
-		    found(&ps->tok, buf, sizeof(buf)));
-	next(ps);
+		    lex_found(&ps->lx.tok, buf, sizeof(buf)));
+	lex_next(&ps->lx);
 	return v;
 }
 
@@ -1111,7 +852,7 @@ device_unique(struct parser *ps, const char *id, unsigned line, unsigned col)
 	for (int i = 0; i < c->nadapters + 1 && i < CONF_MAX_ADAPTERS; i++)
 		for (int j = 0; j < c->adapters[i].ndevices; j++)
 			if (strcmp(c->adapters[i].devices[j].uuid, id) == 0)
-				perr(ps, line, col,
+				lex_err(&ps->lx, line, col,
 				    "device %s is already used by a %s device",
 				    id, c->adapters[i].proto);
 }
@@ -1122,11 +863,12 @@ st_device(struct parser *ps, void *arg)
 	struct conf_adapter *a = arg;
 	struct conf_device *d;
 	struct pos at = ps->at, seen[D_N_MQTT] = { 0 };
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 	size_t nopts = is_mqtt(a) ? D_N_MQTT : D_N;
 
 	if (a->ndevices == CONF_MAX_DEVICES)
-		perr(ps, at.line, at.col, "adapter %s: more than %d devices",
+		lex_err(&ps->lx, at.line, at.col,
+		    "adapter %s: more than %d devices",
 		    a->proto, CONF_MAX_DEVICES);
 	d = &a->devices[a->ndevices];
 	uuid(ps, "device", d->uuid);
@@ -1136,10 +878,10 @@ st_device(struct parser *ps, void *arg)
 	while (!at_end(ps))
 		keyword(ps, device_opts, nopts, seen, "end of line")->fn(ps, d);
 	if (seen[D_HOST].line == 0)
-		perr(ps, at.line, at.col, "device %s: host is required",
+		lex_err(&ps->lx, at.line, at.col, "device %s: host is required",
 		    d->uuid);
 	if (seen[D_UNIT].line != 0 && strcmp(a->proto, "modbus") != 0)
-		perr(ps, seen[D_UNIT].line, seen[D_UNIT].col,
+		lex_err(&ps->lx, seen[D_UNIT].line, seen[D_UNIT].col,
 		    "unit is a Modbus setting, this adapter is %s", a->proto);
 	if (d->port == 0)
 		d->port = proto_of(a)->port;
@@ -1174,7 +916,7 @@ op_pt_count(struct parser *ps, void *arg)
 {
 	struct conf_point *pt = arg;
 
-	pt->count = number(ps, "count", 1, BITS_MAX);
+	pt->count = lex_number(&ps->lx, "count", 1, BITS_MAX);
 }
 
 /* A reading's name; "[i]" is added for count > 1, so no name holds '['. */
@@ -1182,12 +924,12 @@ static void
 op_pt_name(struct parser *ps, void *arg)
 {
 	struct conf_point *pt = arg;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 
 	value(ps, "name", pt->name, sizeof(pt->name));
 	for (const char *p = pt->name; *p != '\0'; p++)
 		if (!namec((unsigned char)*p) && strchr("-./", *p) == NULL)
-			perr(ps, line, col,
+			lex_err(&ps->lx, line, col,
 			    "name \"%.60s\": letters, digits and _ - . / only",
 			    pt->name);
 }
@@ -1199,13 +941,14 @@ op_pt_type(struct parser *ps, void *arg)
 	int t;
 
 	for (t = 0; t < CONF_NTYPES; t++)
-		if (is(ps, T_WORD, conf_type_names[t]))
+		if (lex_is(&ps->lx, T_WORD, conf_type_names[t]))
 			break;
 	if (t == CONF_NTYPES)
-		unexpected(ps, "bool, uint16, int16, uint32, int32 or float32",
+		lex_unexpected(&ps->lx,
+		    "bool, uint16, int16, uint32, int32 or float32",
 		    conf_type_names, CONF_NTYPES);
 	pt->type = t;
-	next(ps);
+	lex_next(&ps->lx);
 }
 
 /* UCUM codes ("Cel", "m3/h", "%") are printable ASCII without spaces. */
@@ -1213,12 +956,12 @@ static void
 op_pt_unit(struct parser *ps, void *arg)
 {
 	struct conf_point *pt = arg;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 
 	value(ps, "unit", pt->unit, sizeof(pt->unit));
 	for (const char *p = pt->unit; *p != '\0'; p++)
 		if (*p <= ' ' || *p > '~')
-			perr(ps, line, col,
+			lex_err(&ps->lx, line, col,
 			    "unit \"%.60s\": printable ASCII without spaces only (a UCUM code: Cel, m3/h, %%)",
 			    pt->unit);
 }
@@ -1231,9 +974,9 @@ static void
 op_pt_scale(struct parser *ps, void *arg)
 {
 	struct conf_point *pt = arg;
-	const char *s = ps->tok.s, *p = s + (*s == '-');
+	const char *s = ps->lx.tok.s, *p = s + (*s == '-');
 	int64_t v = 0;
-	int sig = 0, dec = -1, ok = ps->tok.t == T_WORD && *p != '\0';
+	int sig = 0, dec = -1, ok = ps->lx.tok.t == T_WORD && *p != '\0';
 	char buf[80];
 
 	for (; ok && *p != '\0'; p++) {
@@ -1248,15 +991,15 @@ op_pt_scale(struct parser *ps, void *arg)
 			ok = 0;
 	}
 	if (!ok || v == 0)
-		perr(ps, ps->tok.line, ps->tok.col,
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 		    "scale: expected a decimal number other than 0, at most %d digits (0.1, -2.5, 1000), found %s",
-		    SCALE_DIGITS, found(&ps->tok, buf, sizeof(buf)));
+		    SCALE_DIGITS, lex_found(&ps->lx.tok, buf, sizeof(buf)));
 	/* the normal form: 0.50 is 0.5 */
 	for (dec = dec == -1 ? 0 : dec; dec > 0 && v % 10 == 0; dec--)
 		v /= 10;
 	pt->digits = *s == '-' ? -v : v;
 	pt->decimals = dec;
-	next(ps);
+	lex_next(&ps->lx);
 }
 
 enum { O_COUNT, O_NAME, O_TYPE, O_UNIT, O_SCALE, O_N };
@@ -1284,7 +1027,7 @@ point_name_unique(struct parser *ps, const struct conf_adapter *a,
 			continue;
 		for (int j = p->first; j < end; j++)
 			if (strcmp(a->points[j].name, name) == 0)
-				perr(ps, at->line, at->col,
+				lex_err(&ps->lx, at->line, at->col,
 				    "name \"%s\" is given twice for device %s",
 				    name, device);
 	}
@@ -1299,24 +1042,26 @@ point_check(struct parser *ps, const struct conf_point *pt,
 	const char *what = table_names[pt->table];
 
 	if (seen[O_NAME].line == 0)
-		perr(ps, at->line, at->col, "%s %u: name is required", what,
+		lex_err(&ps->lx, at->line, at->col, "%s %u: name is required",
+		    what,
 		    pt->address);
 	if (is_bits(pt->table) != (pt->type == CONF_BOOL))
-		perr(ps, seen[O_TYPE].line, seen[O_TYPE].col,
+		lex_err(&ps->lx, seen[O_TYPE].line, seen[O_TYPE].col,
 		    "type %s: %s", conf_type_names[pt->type],
 		    is_bits(pt->table) ? "coils and discrete inputs are bool" :
 		    "registers are uint16, int16, uint32, int32 or float32");
 	if (is_bits(pt->table) && seen[O_SCALE].line != 0)
-		perr(ps, seen[O_SCALE].line, seen[O_SCALE].col,
+		lex_err(&ps->lx, seen[O_SCALE].line, seen[O_SCALE].col,
 		    "scale is for registers, not for %ss", what);
 	if (conf_point_span(pt) > max)
-		perr(ps, at->line, at->col,
+		lex_err(&ps->lx, at->line, at->col,
 		    "%s %u: %u values of %s span %u %s, one read takes at most %u",
 		    what, pt->address, pt->count, conf_type_names[pt->type],
 		    conf_point_span(pt), is_bits(pt->table) ? "bits" :
 		    "registers", max);
 	if (pt->address + conf_point_span(pt) > 65536)
-		perr(ps, at->line, at->col, "%s %u: %u values run past address 65535",
+		lex_err(&ps->lx, at->line, at->col,
+		    "%s %u: %u values run past address 65535",
 		    what, pt->address, pt->count);
 }
 
@@ -1327,11 +1072,12 @@ point(struct parser *ps, struct conf_adapter *a, enum conf_table table)
 	struct conf_point *pt;
 
 	if (a->npoints == CONF_MAX_POINTS)
-		perr(ps, at.line, at.col, "adapter %s: more than %d points in its polls",
+		lex_err(&ps->lx, at.line, at.col,
+		    "adapter %s: more than %d points in its polls",
 		    a->proto, CONF_MAX_POINTS);
 	pt = &a->points[a->npoints];
 	pt->table = table;
-	pt->address = number(ps, "address", 0, 65535);
+	pt->address = lex_number(&ps->lx, "address", 0, 65535);
 	pt->count = 1;
 	pt->type = is_bits(table) ? CONF_BOOL : CONF_UINT16;
 	pt->digits = 1;
@@ -1379,35 +1125,36 @@ st_poll(struct parser *ps, void *arg)
 {
 	struct conf_adapter *a = arg;
 	struct pos at = ps->at, seen[NPOINT_KWS] = { 0 };
-	unsigned line = ps->tok.line, col = ps->tok.col, values = 0;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col, values = 0;
 	struct conf_poll *p;
 
 	if (strcmp(a->proto, "modbus") != 0)
-		perr(ps, at.line, at.col,
+		lex_err(&ps->lx, at.line, at.col,
 		    "poll is a Modbus setting, this adapter is %s", a->proto);
 	if (a->npolls == CONF_MAX_POLLS)
-		perr(ps, at.line, at.col, "adapter %s: more than %d polls",
+		lex_err(&ps->lx, at.line, at.col,
+		    "adapter %s: more than %d polls",
 		    a->proto, CONF_MAX_POLLS);
 	p = &a->polls[a->npolls];
 	uuid(ps, "poll", p->device);
 	if (device_of(a, p->device) == NULL)
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "poll %s: no device above in this adapter has this UUID",
 		    p->device);
-	expect(ps, T_WORD, "every", "'every' and the interval");
+	lex_expect(&ps->lx, T_WORD, "every", "'every' and the interval");
 	p->every_ms = duration_ms(ps, "every", 10, EVERY_MAX_MS,
 	    "a duration 10ms..60m");
 	p->first = a->npoints;
 	block(ps, point_kws, NPOINT_KWS, seen, a, "poll", at.line);
 	p->npoints = a->npoints - p->first;
 	if (p->npoints == 0)
-		perr(ps, at.line, at.col,
+		lex_err(&ps->lx, at.line, at.col,
 		    "poll %s reads nothing: give coil, discrete, holding or input lines",
 		    p->device);
 	for (int i = p->first; i < a->npoints; i++)
 		values += a->points[i].count;
 	if (values > POLL_VALUES_MAX)
-		perr(ps, at.line, at.col,
+		lex_err(&ps->lx, at.line, at.col,
 		    "poll %s: %u values, more than %d: a poll is one event stanza; split it in several",
 		    p->device, values, POLL_VALUES_MAX);
 	a->npolls++;
@@ -1423,17 +1170,17 @@ static void
 topic_prefix(struct parser *ps, const char *what, char *out, size_t size,
     int empty_ok)
 {
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 
-	if (empty_ok && is(ps, T_STRING, "")) {
+	if (empty_ok && lex_is(&ps->lx, T_STRING, "")) {
 		out[0] = '\0';
-		next(ps);
+		lex_next(&ps->lx);
 		return;
 	}
 	value(ps, what, out, size);
 	if (!xgw_text_safe((const uint8_t *)out, strlen(out)) ||
 	    strpbrk(out, "+#") != NULL)
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "%s \"%.60s\": a topic prefix holds no '+', '#' or control characters",
 		    what, out);
 }
@@ -1448,21 +1195,22 @@ st_topic(struct parser *ps, void *arg)
 	unsigned line, col;
 
 	if (m->ntopics == CONF_MAX_TOPICS)
-		perr(ps, ps->at.line, ps->at.col,
+		lex_err(&ps->lx, ps->at.line, ps->at.col,
 		    "adapter mqtt: more than %d topic remappings", CONF_MAX_TOPICS);
 	t = &m->topics[m->ntopics];
-	if (is(ps, T_WORD, "out") || is(ps, T_WORD, "in"))
-		t->dir = is(ps, T_WORD, "out") ? CONF_OUT : CONF_IN;
+	if (lex_is(&ps->lx, T_WORD, "out") || lex_is(&ps->lx, T_WORD, "in"))
+		t->dir = lex_is(&ps->lx, T_WORD, "out") ? CONF_OUT : CONF_IN;
 	else
-		unexpected(ps, "out or in", dirs, 2);
-	next(ps);
-	line = ps->tok.line;
-	col = ps->tok.col;
+		lex_unexpected(&ps->lx, "out or in", dirs, 2);
+	lex_next(&ps->lx);
+	line = ps->lx.tok.line;
+	col = ps->lx.tok.col;
 	topic_prefix(ps, "topic prefix", t->from, sizeof(t->from), 0);
 	for (int i = 0; i < m->ntopics; i++)
 		if (m->topics[i].dir == t->dir &&
 		    strcmp(m->topics[i].from, t->from) == 0)
-			perr(ps, line, col, "topic %s \"%.60s\" is given twice",
+			lex_err(&ps->lx, line, col,
+			    "topic %s \"%.60s\" is given twice",
 			    dirs[t->dir], t->from);
 	topic_prefix(ps, "topic replacement", t->to, sizeof(t->to), 1);
 	m->ntopics++;
@@ -1482,12 +1230,13 @@ st_mqtt_tls(struct parser *ps, void *arg)
 {
 	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
 
-	expect(ps, T_WORD, "ca",
+	lex_expect(&ps->lx, T_WORD, "ca",
 	    "'ca' and the CA that signed the brokers' certificates");
 	path(ps, "tls ca", m->ca, sizeof(m->ca));
 	if (at_end(ps))
 		return;
-	expect(ps, T_WORD, "certificate", "'certificate' or end of line");
+	lex_expect(&ps->lx, T_WORD, "certificate",
+	    "'certificate' or end of line");
 	path(ps, "certificate", m->cert, sizeof(m->cert));
 	pair(ps, "certificate", "key", m->key, sizeof(m->key), 1);
 }
@@ -1496,12 +1245,12 @@ static void
 st_client_id(struct parser *ps, void *arg)
 {
 	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 
 	value(ps, "client-id", m->client_id, sizeof(m->client_id));
 	for (const char *p = m->client_id; *p != '\0'; p++)
 		if (!namec((unsigned char)*p) && strchr("-.:", *p) == NULL)
-			perr(ps, line, col,
+			lex_err(&ps->lx, line, col,
 			    "client-id \"%.60s\": letters, digits and _ - . : only",
 			    m->client_id);
 }
@@ -1522,7 +1271,7 @@ st_receive_max(struct parser *ps, void *arg)
 {
 	struct conf_mqtt *m = &((struct conf_adapter *)arg)->mqtt;
 
-	m->receive_max = number(ps, "receive-maximum", 1, 65535);
+	m->receive_max = lex_number(&ps->lx, "receive-maximum", 1, 65535);
 }
 
 /* The keywords after A_N are the mqtt block's only. */
@@ -1562,27 +1311,27 @@ adapter_proto(struct parser *ps, struct conf_adapter *a)
 
 	for (i = 0; i < NPROTOS; i++) {
 		cands[i] = protos[i].name;
-		if (is(ps, T_WORD, protos[i].name))
+		if (lex_is(&ps->lx, T_WORD, protos[i].name))
 			break;
 	}
 	if (i == NPROTOS) {
-		const char *near = ps->tok.t == T_WORD ?
-		    pol_closest(ps->tok.s, cands, NPROTOS) : NULL;
+		const char *near = ps->lx.tok.t == T_WORD ?
+		    pol_closest(ps->lx.tok.s, cands, NPROTOS) : NULL;
 		char buf[80];
 
-		perr(ps, ps->tok.line, ps->tok.col,
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 		    "unknown protocol %s: expected modbus, coap, mqtt or http%s%s%s",
-		    found(&ps->tok, buf, sizeof(buf)),
+		    lex_found(&ps->lx.tok, buf, sizeof(buf)),
 		    near ? " (did you mean " : "", near ? near : "",
 		    near ? "?)" : "");
 	}
 	for (int j = 0; j < ps->conf->nadapters; j++)
 		if (strcmp(ps->conf->adapters[j].proto, protos[i].name) == 0)
-			perr(ps, ps->tok.line, ps->tok.col,
+			lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 			    "adapter %s is defined twice (first at line %u)",
 			    protos[i].name, ps->conf->adapters[j].line);
 	memcpy(a->proto, protos[i].name, strlen(protos[i].name) + 1);
-	next(ps);
+	lex_next(&ps->lx);
 }
 
 static void
@@ -1594,7 +1343,8 @@ st_adapter(struct parser *ps, void *arg)
 	unsigned line = ps->at.line, col = ps->at.col;
 
 	if (ps->adapter_only && c->nadapters == 1)
-		perr(ps, line, col, "one adapter block only is expected here");
+		lex_err(&ps->lx, line, col,
+		    "one adapter block only is expected here");
 	a = &c->adapters[c->nadapters];
 	a->line = line;
 	a->timeout_ms = DFLT_TIMEOUT_MS;
@@ -1602,11 +1352,11 @@ st_adapter(struct parser *ps, void *arg)
 	block(ps, adapter_kws, is_mqtt(a) ? M_N : A_N, seen, a, "adapter",
 	    line);
 	if (seen[A_LISTEN].line == 0 && seen[A_DEVICE].line == 0)
-		perr(ps, line, col,
+		lex_err(&ps->lx, line, col,
 		    "adapter %s has neither listen nor device: nothing to serve",
 		    a->proto);
 	if (seen[A_LISTEN].line == 0 && seen[A_ROUTE].line != 0)
-		perr(ps, seen[A_ROUTE].line, seen[A_ROUTE].col,
+		lex_err(&ps->lx, seen[A_ROUTE].line, seen[A_ROUTE].col,
 		    "route needs listen: routes carry the requests of local clients");
 	if (a->listen[0] != '\0' && a->listen_port == 0)
 		a->listen_port = proto_of(a)->port;
@@ -1711,89 +1461,57 @@ defaults(struct xgw_conf *c)
 static void
 st_macro(struct parser *ps, const char *name, unsigned line, unsigned col)
 {
-	struct macro *m;
-
 	for (const char *p = name; *p != '\0'; p++)
 		if (!namec((unsigned char)*p))
-			perr(ps, line, col,
+			lex_err(&ps->lx, line, col,
 			    "macro name '%.60s': letters, digits and _ only", name);
-	if (macro_find(ps, name) != NULL)
-		perr(ps, line, col, "macro %s is defined twice", name);
-	next(ps);
-	if (ps->tok.t != T_STRING)
-		unexpected(ps, "a quoted macro value", NULL, 0);
-	if ((m = realloc(ps->macros, (ps->nmacros + 1) * sizeof(*m))) == NULL)
-		perr(ps, line, col, "out of memory");
-	ps->macros = m;
-	m = &ps->macros[ps->nmacros];
-	if ((m->name = strdup(name)) == NULL ||
-	    (m->value = strdup(ps->tok.s)) == NULL) {
-		free(m->name);
-		perr(ps, line, col, "out of memory");
-	}
-	ps->nmacros++;
-	next(ps);
+	lex_macro_define(&ps->lx, name, line, col);
 }
 
 static void
 statement(struct parser *ps, struct pos *seen)
 {
-	char word[TOK_MAX];
-	unsigned line = ps->tok.line, col = ps->tok.col;
+	char word[LEX_TOK_MAX];
+	unsigned line = ps->lx.tok.line, col = ps->lx.tok.col;
 	const struct kw *tab = ps->adapter_only ? &top_kws[C_ADAPTER] : top_kws;
 	size_t n = ps->adapter_only ? 1 : C_N;
 
 	for (size_t i = 0; i < n; i++)
-		if (is(ps, T_WORD, tab[i].name)) {
+		if (lex_is(&ps->lx, T_WORD, tab[i].name)) {
 			keyword(ps, tab, n, seen, NULL)->fn(ps, ps->conf);
 			return;
 		}
-	if (ps->tok.t == T_WORD && !ps->adapter_only) {
-		snprintf(word, sizeof(word), "%s", ps->tok.s);
-		next(ps);
-		if (is(ps, T_PUNCT, "=")) {
-			st_macro(ps, word, line, col);
-			return;
-		}
-		snprintf(ps->tok.s, sizeof(ps->tok.s), "%s", word);
-		ps->tok.t = T_WORD;
-		ps->tok.line = line;
-		ps->tok.col = col;
+	if (ps->lx.tok.t == T_WORD && !ps->adapter_only &&
+	    lex_macro_start(&ps->lx, word)) {
+		st_macro(ps, word, line, col);
+		return;
 	}
 	keyword(ps, tab, n, seen, ps->adapter_only ? NULL : "NAME = \"value\"");
 }
 
 static void
-parse_all(struct parser *ps)
+parse_all(void *arg)
 {
+	struct parser *ps = arg;
 	struct pos seen[C_N] = { 0 };
 
-	next(ps);
+	lex_next(&ps->lx);
 	for (;;) {
-		while (ps->tok.t == T_NL)
-			next(ps);
-		if (ps->tok.t == T_EOF)
+		while (ps->lx.tok.t == T_NL)
+			lex_next(&ps->lx);
+		if (ps->lx.tok.t == T_EOF)
 			break;
 		statement(ps, seen);
-		if (is(ps, T_PUNCT, "}"))
-			unexpected(ps, "end of line", NULL, 0);
+		if (lex_is(&ps->lx, T_PUNCT, "}"))
+			lex_unexpected(&ps->lx, "end of line", NULL, 0);
 		end_statement(ps);
 	}
 	if (ps->adapter_only && ps->conf->nadapters == 0)
-		perr(ps, ps->tok.line, ps->tok.col,
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 		    "expected an adapter block, found end of file");
 	if (!ps->adapter_only && seen[C_XMPP].line == 0)
-		perr(ps, ps->tok.line, ps->tok.col,
+		lex_err(&ps->lx, ps->lx.tok.line, ps->lx.tok.col,
 		    "no xmpp block: the gateway needs its server, CA, login and broker");
-}
-
-static int
-run(struct parser *ps)
-{
-	if (setjmp(ps->fail) != 0)
-		return -1;
-	parse_all(ps);
-	return 0;
 }
 
 static struct xgw_conf *
@@ -1820,15 +1538,10 @@ parse(const char *name, const char *text, size_t len, int adapter_only,
 	memcpy(c->file, name, strlen(name) + 1);
 	defaults(c);
 	ps->conf = c;
-	ps->err = err;
 	ps->adapter_only = adapter_only;
-	ps->src[0] = (struct src){ text, text + len, 1, 1 };
-	rc = run(ps);
-	for (size_t i = 0; i < ps->nmacros; i++) {
-		free(ps->macros[i].name);
-		free(ps->macros[i].value);
-	}
-	free(ps->macros);
+	lex_init(&ps->lx, &syntax, text, len, &err->line, &err->col, err->msg,
+	    sizeof(err->msg));
+	rc = lex_run(&ps->lx, parse_all, ps);
 	free(ps);
 	if (rc == -1) {
 		free(c);
@@ -1863,29 +1576,12 @@ conf_load(const char *path, struct conf_err *err)
 	struct xgw_conf *c;
 	char *text;
 	size_t len;
-	FILE *f;
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->file, sizeof(err->file), "%s", path);
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err->msg, sizeof(err->msg), "%s", strerror(errno));
+	if ((text = lex_read_file(path, CONF_FILE_MAX, &len, err->msg,
+	    sizeof(err->msg))) == NULL)
 		return NULL;
-	}
-	/* one byte more than allowed tells a file that is too large */
-	if ((text = malloc(CONF_FILE_MAX + 1)) == NULL) {
-		snprintf(err->msg, sizeof(err->msg), "out of memory");
-		fclose(f);
-		return NULL;
-	}
-	len = fread(text, 1, CONF_FILE_MAX + 1, f);
-	if (ferror(f) || len > CONF_FILE_MAX) {
-		snprintf(err->msg, sizeof(err->msg), ferror(f) ? "read error" :
-		    "file larger than %d bytes", CONF_FILE_MAX);
-		free(text);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
 	c = conf_parse(path, text, len, err);
 	free(text);
 	return c;
@@ -1898,18 +1594,6 @@ conf_free(struct xgw_conf *c)
 }
 
 /* The normalized form */
-
-static void
-print_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
 
 static void
 print_ms(FILE *f, unsigned ms)
@@ -1949,11 +1633,11 @@ print_poll(FILE *f, const struct conf_adapter *a, const struct conf_poll *p)
 
 		fprintf(f, "\t\t%s %u count %u name ", table_names[pt->table],
 		    pt->address, pt->count);
-		print_str(f, pt->name);
+		lex_print_quoted(f, pt->name);
 		fprintf(f, " type %s", conf_type_names[pt->type]);
 		if (pt->unit[0] != '\0') {
 			fprintf(f, " unit ");
-			print_str(f, pt->unit);
+			lex_print_quoted(f, pt->unit);
 		}
 		if (!is_bits(pt->table)) {
 			conf_decimal(scale, sizeof(scale), pt->digits,
@@ -1984,7 +1668,7 @@ print_mqtt(FILE *f, const struct conf_mqtt *m)
 	fprintf(f, "\tversion %u\n", m->version);
 	if (m->client_id[0] != '\0') {
 		fprintf(f, "\tclient-id ");
-		print_str(f, m->client_id);
+		lex_print_quoted(f, m->client_id);
 		fputc('\n', f);
 	}
 	fprintf(f, "\tsession-expiry ");
@@ -1992,21 +1676,21 @@ print_mqtt(FILE *f, const struct conf_mqtt *m)
 	fprintf(f, "\n\treceive-maximum %u\n", m->receive_max);
 	if (m->ca[0] != '\0') {
 		fprintf(f, "\ttls ca ");
-		print_str(f, m->ca);
+		lex_print_quoted(f, m->ca);
 		if (m->cert[0] != '\0') {
 			fprintf(f, " certificate ");
-			print_str(f, m->cert);
+			lex_print_quoted(f, m->cert);
 			fprintf(f, " key ");
-			print_str(f, m->key);
+			lex_print_quoted(f, m->key);
 		}
 		fputc('\n', f);
 	}
 	for (int i = 0; i < m->ntopics; i++) {
 		fprintf(f, "\ttopic %s ",
 		    m->topics[i].dir == CONF_OUT ? "out" : "in");
-		print_str(f, m->topics[i].from);
+		lex_print_quoted(f, m->topics[i].from);
 		fputc(' ', f);
-		print_str(f, m->topics[i].to);
+		lex_print_quoted(f, m->topics[i].to);
 		fputc('\n', f);
 	}
 }
@@ -2022,10 +1706,10 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 	fputc('\n', f);
 	for (int i = 0; i < a->nroutes; i++) {
 		fprintf(f, "\troute ");
-		print_str(f, a->routes[i].match);
+		lex_print_quoted(f, a->routes[i].match);
 		if (a->routes[i].host[0] != '\0') {
 			fprintf(f, " host ");
-			print_str(f, a->routes[i].host);
+			lex_print_quoted(f, a->routes[i].host);
 		}
 		fprintf(f, " to %s\n", a->routes[i].to);
 	}
@@ -2033,7 +1717,7 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 		const struct conf_device *d = &a->devices[i];
 
 		fprintf(f, "\tdevice %s host ", d->uuid);
-		print_str(f, d->host);
+		lex_print_quoted(f, d->host);
 		fprintf(f, " port %u", d->port);
 		if (d->unit != -1)
 			fprintf(f, " unit %d", d->unit);
@@ -2054,7 +1738,7 @@ static void
 print_setting(FILE *f, const char *indent, const char *kw, const char *v)
 {
 	fprintf(f, "%s%s ", indent, kw);
-	print_str(f, v);
+	lex_print_quoted(f, v);
 	fputc('\n', f);
 }
 
@@ -2070,24 +1754,24 @@ conf_print(const struct xgw_conf *c, FILE *f)
 	print_setting(f, "", "control", c->control);
 	print_setting(f, "", "rules", c->rules);
 	fprintf(f, "spool ");
-	print_str(f, c->spool_dir);
+	lex_print_quoted(f, c->spool_dir);
 	fprintf(f, " max ");
 	print_size(f, c->spool_max);
 	fprintf(f, "\nxmpp {\n\tserver ");
-	print_str(f, c->xmpp.server);
+	lex_print_quoted(f, c->xmpp.server);
 	fprintf(f, " port %u tls %s\n", c->xmpp.port,
 	    c->xmpp.tls == CONF_DIRECT_TLS ? "direct" : "starttls");
 	print_setting(f, "\t", "ca", c->xmpp.ca);
 	if (c->xmpp.cert[0] != '\0') {
 		fprintf(f, "\tcertificate ");
-		print_str(f, c->xmpp.cert);
+		lex_print_quoted(f, c->xmpp.cert);
 		fprintf(f, " key ");
-		print_str(f, c->xmpp.key);
+		lex_print_quoted(f, c->xmpp.key);
 	} else {
 		fprintf(f, "\tjid ");
-		print_str(f, c->xmpp.jid);
+		lex_print_quoted(f, c->xmpp.jid);
 		fprintf(f, " password ");
-		print_str(f, c->xmpp.password);
+		lex_print_quoted(f, c->xmpp.password);
 	}
 	fputc('\n', f);
 	print_setting(f, "\t", "broker", c->xmpp.broker);

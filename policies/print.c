@@ -7,19 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lex.h"
 #include "policy_int.h"
-
-static void
-quoted(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
 
 static void
 number(FILE *f, const struct keyword *kw, uint64_t v)
@@ -49,7 +38,7 @@ item(FILE *f, const struct cond *c, size_t i)
 		fputs(c->s[i].s, f);
 	else {
 		fputs(kinds[c->s[i].kind], f);
-		quoted(f, c->s[i].s);
+		lex_print_quoted(f, c->s[i].s);
 	}
 }
 
@@ -133,7 +122,7 @@ rule(FILE *f, const struct rule *r)
 
 		fprintf(f, " %s ", c->kw->print ? c->kw->print : c->kw->name);
 		if (c->kw->kind == CK_HEADER) {
-			quoted(f, c->hname);
+			lex_print_quoted(f, c->hname);
 			if (c->n == 0)
 				continue;
 			fputc(' ', f);
@@ -147,7 +136,7 @@ rule(FILE *f, const struct rule *r)
 		    (unsigned long long)r->burst);
 	if (r->label != NULL) {
 		fputs(" label ", f);
-		quoted(f, r->label);
+		lex_print_quoted(f, r->label);
 	}
 }
 
