@@ -16,36 +16,8 @@
 #   broker.sh XGW-BROKER XMPPTEST PKITOOL SRCDIR
 set -u
 broker=$1 xmpptest=$2 xgwctl=$3 src=$4
-t=$(mktemp -d /tmp/broker-e2e.XXXXXX)
-broker_pid=
-fail=0
-
-cleanup() {
-	[ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null
-	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-trap cleanup EXIT
-
-die() {
-	echo "broker.sh: FAIL: $*" >&2
-	[ -f "$t/broker.log" ] && { echo "--- broker.log (tail)" >&2; tail -20 "$t/broker.log" >&2; }
-	echo "broker.sh: files kept in $t" >&2
-	fail=1
-	exit 1
-}
-
-ok() { echo "broker.sh: ok: $*"; }
-
-wait_for() {
-	local secs=$1 i
-	shift
-	for i in $(seq $((secs * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
+. "$src/tests/e2e/lib.sh"
+test_setup broker broker.log
 
 # run NAME: the script $t/NAME.script through xmpptest
 run() {
@@ -59,6 +31,7 @@ start_broker() {
 	"$broker" -v -k "$t/secret" -p "$XMPP_COMPONENT_PORT" -d "$t/registry.db" \
 		-f "$t/flows" -c "$XMPP_CCERT_DOMAIN" -x "$pki" >>"$t/broker.log" 2>&1 &
 	broker_pid=$!
+	pids+=("$broker_pid")
 	wait_for 10 connected "$1" || die "the broker did not connect as a component"
 	# without the STACK-NOTES workaround libstrophe 0.12.2 crashes right here
 	sleep 0.5
@@ -77,10 +50,7 @@ stop_broker() {
 	wait_for 10 more_stops "$n" || die "the broker did not stop on SIGTERM"
 }
 
-"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody-start.log" 2>&1 ||
-	die "Prosody did not start: $(tail -5 "$t/prosody-start.log")"
-# shellcheck disable=SC1091
-. "$t/xmpp/env"
+prosody_start
 pki=$t/xmpp/pki		# the harness's CA: the pki tool issues with it
 
 G1=urn:uuid:11111111-1111-4111-8111-111111111111	# gw1, certificate
@@ -275,6 +245,7 @@ bobx expect type="error" && flow 7 is not active
 EOF
 run restart
 broker_pid=$(cat "$t/broker.pid")
+pids+=("$broker_pid")	# started by the script, not our child
 grep -q "stopped" "$t/broker.log" || die "the first broker did not stop cleanly"
 ok "a broker restart keeps gateways, endpoints, sessions and flows (file, operator, deactivated)"
 

@@ -6,47 +6,14 @@
 #   coap.sh FAKEXGWD XGW-COAP
 set -u
 fake=$1 adapter=$2
-t=$(mktemp -d /tmp/xgw-coap-e2e.XXXXXX)
-pids=()
-fail=0
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	sleep 0.3
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-trap cleanup EXIT
-
-die() {
-	echo "coap.sh: FAIL: $*" >&2
-	for f in fake.log server.log; do
-		[ -f "$t/$f" ] && { echo "--- $f (tail)" >&2; tail -15 "$t/$f" >&2; }
-	done
-	echo "--- kept in $t" >&2
-	fail=1
-	exit 1
-}
-
-ok() { echo "coap.sh: ok: $*"; }
+. "$(dirname "$0")/../e2e/lib.sh"
+test_setup coap fake.log server.log
 
 for b in coap-client-openssl coap-server-openssl; do
 	command -v $b >/dev/null ||
 		die "$b not found: install Debian's libcoap3-bin (tests/deps.sh)"
 done
-py=/usr/bin/python3
 [ -x $py ] || die "$py not found: the raw datagram checks need it"
-
-# until COMMAND succeeds, at most SECONDS
-wait_for() {
-	local secs=$1 i
-	shift
-	for i in $(seq $((secs * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 stat_of() { sed -n "s/^$1=//p" "$t/stats" 2>/dev/null; }
 stat_is() { [ "$(stat_of "$1")" = "$2" ]; }
@@ -87,23 +54,8 @@ out=$(cc "$url/time")
 [[ $out =~ ^[A-Z][a-z][a-z]\ [0-9]+\ [0-9:]+$ ]] || die "GET /time: '$out'"
 ok "GET /time through both sides: '$out'"
 
-# What the device received is what the client sent, bar the message id;
-# the answer reaches the client exactly as the device sent it (piggybacked:
-# the client's message id is restored).  libcoap's own dumps on both ends.
-nomid() { sed 's/ i:[0-9a-f]*//'; }
-midof() { sed -n 's/.* i:\([0-9a-f]*\) .*/\1/p'; }
-out=$(cc -v 7 -m put -T xgw1 -e payload-1 "$url/dyn/a")
-sent=$(grep -m1 '^v:1 t:CON c:PUT' <<<"$out")
-tok=$(sed -n 's/.*\({[0-9a-f]*}\).*/\1/p' <<<"$sent")
-wait_for 3 grep -q "^v:1 t:ACK c:2.01 .*$tok" "$t/server.log"
-got=$(grep -m1 "^v:1 t:CON c:PUT .*$tok" "$t/server.log")
-[ -n "$tok" ] && [ "$(nomid <<<"$sent")" = "$(nomid <<<"$got")" ] ||
-	die "PUT: the device got '$got', the client sent '$sent'"
-answer=$(grep "^v:1 t:ACK c:2.01 .*$tok" "$t/server.log" | tail -1)
-recv=$(grep '^v:1 t:ACK c:2.01' <<<"$out" | tail -1)
-[ -n "$answer" ] && [ "$(nomid <<<"$answer")" = "$(nomid <<<"$recv")" ] &&
-	[ "$(midof <<<"$recv")" = "$(midof <<<"$sent")" ] ||
-	die "PUT: the client got '$recv', the device sent '$answer'"
+# libcoap's own dumps on both ends: the exchange is exact but for the message id
+coap_put_exact "$url/dyn/a"
 ok "PUT /dyn/a: request and answer relayed exactly but for the device's message id ($sent)"
 
 [ "$(cc "$url/dyn/a")" = payload-1 ] || die "GET /dyn/a after PUT"

@@ -27,34 +27,10 @@ xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
 src=$(readlink -f "$4")
 here=$src/tests/e2e-http
 . "$src/tests/e2e/lib.sh"
-t=$(mktemp -d /tmp/xgw-http2gw.XXXXXX)
-pids=()
-fail=0
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-trap cleanup EXIT
-
-die() {
-	echo "http2gw: FAIL: $*" >&2
-	for g in a b; do
-		[ -f "$t/$g.log" ] && { echo "--- $g.log (tail)" >&2; tail -25 "$t/$g.log" >&2; }
-	done
-	echo "http2gw: everything is kept in $t" >&2
-	fail=1
-	exit 1
-}
-ok() { echo "http2gw: ok: $*"; }
-link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
+test_setup http2gw a.log b.log
 
 command -v curl >/dev/null || die "curl is not installed (tests/deps.sh)"
-"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
-	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
-. "$t/xmpp/env"
+prosody_start
 declare -F prosody_tune >/dev/null && prosody_tune
 
 set -- $(free_ports 5)
@@ -66,9 +42,7 @@ for d in dev:$dev_port dev3:$dev3_port dev4:$dev4_port; do
 	wait_for 10 listening "${d#*:}" || die "devsim ${d%:*} does not listen: $(cat "$t/${d%:*}.err")"
 done
 
-mkdir -p "$t/adapters"
-ln -s "$adapter" "$t/adapters/xgw-http"
-export XGW_ADAPTER_DIR=$t/adapters
+adapter_dir xgw-http="$adapter"
 d1=urn:uuid:11111111-1111-4111-8111-111111111111
 d2=urn:uuid:22222222-2222-4222-8222-222222222222
 d3=urn:uuid:33333333-3333-4333-8333-333333333333
@@ -99,12 +73,7 @@ gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules
 	device $d4 host 127.0.0.1 port $dev4_port timeout 1s
 }"
 
-for g in b a; do
-	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
-	pids+=($!)
-	eval "pid_$g=$!"
-	wait_for 20 link_up $g || die "gateway $g: link not up"
-done
+gateways_up b a
 wait_for 10 listening "$gw_port" || die "gateway A's HTTP listener is not up"
 ok "two gateways up, linked through Prosody"
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0

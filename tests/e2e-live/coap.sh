@@ -9,10 +9,9 @@
 #   coap.sh XGW-REPLAY PCAPS SRCDIR
 set -u
 replay=$(readlink -f "$1") pcaps=$2 src=$(readlink -f "$3")
-pids=()
 . "$src/tests/e2e/lib.sh"
 . "$src/tests/e2e-live/lib.sh"
-live_setup live-coap
+test_setup live-coap
 
 server=coap-server-openssl
 command -v $server >/dev/null ||
@@ -45,8 +44,7 @@ has get "exchange 1 get/con: name: captured content, live not-found"
 has get "exchange 1 get/con: opt(content-format): captured present, live (absent)"
 has get "exchange 1 get/con: opt(max-age): captured present, live (absent)"
 has get "exchange 1 get/con: payload: captured (absent), live present"
-[ "$(grep -c ': captured ' "$t/get.out")" -eq 5 ] ||
-	die "get: expected exactly 5 differences:$(printf '\n'; cat "$t/get.out")"
+lines get 5 ': captured '
 hasnt get "mid"
 hasnt get "token"
 hasnt get "type:"
@@ -59,10 +57,8 @@ live del 1 --live "127.0.0.1:$lossy" --pace fast --timeout 300 "$del"
 counts del "match 0, differ 9, timeout 1, silent 0"
 has del "exchanges 10 in 2 flows"
 has del "exchange 1 delete/con: timeout: no answer within 300 ms"
-[ "$(grep -c 'delete/con: payload: captured (absent), live present$' "$t/del.out")" -eq 9 ] ||
-	die "del: expected 9 payload differences:$(printf '\n'; cat "$t/del.out")"
-[ "$(grep -c ': captured ' "$t/del.out")" -eq 9 ] ||
-	die "del: expected no other difference:$(printf '\n'; cat "$t/del.out")"
+lines del 9 'delete/con: payload: captured (absent), live present$'
+lines del 9 ': captured '	# and no other difference
 ok "a dropped answer is a timeout; the nine others differ in their payload only"
 
 live closed 1 --live "127.0.0.1:$closed" --pace fast "$ping"

@@ -1,37 +1,16 @@
-# Shared by the live replay tests (bash; sourced after tests/e2e/lib.sh).
+# Shared by the live replay tests (bash; sourced after tests/e2e/lib.sh,
+# whose test_setup gives $t, die and ok).
 #
-#   live_setup NAME          $t (a fresh folder), cleanup on exit, die and ok
 #   live RUN WANT-RC ARGS... xgw-replay ARGS, its output kept as RUN
 #   has RUN TEXT             RUN printed a line holding TEXT (fixed string)
 #   hasnt RUN TEXT           RUN printed no such line
 #   counts RUN TEXT          has RUN "TEXT": the summary's figures, as a whole
+#   lines RUN N REGEX        RUN printed exactly N lines matching REGEX
 #   elapsed_ms RUN           the replay's own duration, from its summary
+#   took RUN MIN MAX         that duration is MIN..MAX-1 ms (kept in $ms)
 #   capture PROTO FILE       the path of a corpus capture, or die
 #
-# Needs $replay, $pcaps and the array pids (processes to stop at exit).
-
-live_setup() {
-	name=$1
-	t=$(mktemp -d "/tmp/xgw-$name.XXXXXX")
-	fail=0
-	trap live_cleanup EXIT
-}
-
-live_cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ "$(type -t live_stop)" = function ] && live_stop
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-
-die() {
-	echo "$name: FAIL: $*" >&2
-	[ "$(type -t live_logs)" = function ] && live_logs >&2
-	fail=1
-	exit 1
-}
-
-ok() { echo "$name: ok: $*"; }
+# Needs $replay and $pcaps.
 
 live() {
 	local run=$1 want=$2 rc
@@ -54,9 +33,19 @@ hasnt() {
 
 counts() { has "$1" "s: $2"; }
 
+lines() {
+	[ "$(grep -c -- "$3" "$t/$1.out")" -eq "$2" ] ||
+		die "$1: expected $2 lines matching '$3':$(printf '\n'; cat "$t/$1.out")"
+}
+
 elapsed_ms() {
 	sed -n 's/^  exchanges [0-9]* in [0-9]* flows, \([0-9]*\)\.\([0-9]*\) s:.*/\1\2/p' \
 		"$t/$1.out" | sed 's/^0*\([0-9]\)/\1/'
+}
+
+took() {
+	ms=$(elapsed_ms "$1")
+	[ "$ms" -ge "$2" ] && [ "$ms" -lt "$3" ] || die "$1: took $ms ms, expected $2..$(($3 - 1))"
 }
 
 capture() {

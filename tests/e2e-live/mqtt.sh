@@ -18,10 +18,9 @@
 #   mqtt.sh XGW-REPLAY PCAPS SRCDIR
 set -u
 replay=$(readlink -f "$1") pcaps=$2 src=$(readlink -f "$3")
-pids=()
 . "$src/tests/e2e/lib.sh"
 . "$src/tests/e2e-live/lib.sh"
-live_setup live-mqtt
+test_setup live-mqtt
 
 for c in mosquitto tshark; do
 	command -v $c >/dev/null || PATH=$PATH:/usr/sbin command -v $c >/dev/null ||
@@ -67,8 +66,7 @@ ok "QoS 2 publish: CONNACK, PUBREC, PUBCOMP as captured"
 live c134 1 --live "$broker" --pace fast "$c134"
 counts c134 "match 0, differ 1, timeout 0, silent 2"
 has c134 "exchange 1 connect: reason-code: captured 134 (bad-user-name-or-password), live 0 (success)"
-[ "$(grep -c 'exchange .*: captured ' "$t/c134.out")" -eq 1 ] ||
-	die "c134: expected exactly one difference:$(printf '\n'; cat "$t/c134.out")"
+lines c134 1 'exchange .*: captured '
 ok "the captured broker refused the user, mosquitto did not: one difference"
 
 live zeek 1 --live "$broker" --pace fast --timeout 500 "$zeek"

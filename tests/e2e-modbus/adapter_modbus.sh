@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # xgw-modbus end to end without XMPP:
 #
 #   clients (mbpoll, pymodbus, raw sockets) -> xgw-modbus client side
@@ -13,55 +13,19 @@ if [ $# -ne 4 ]; then
 	exit 2
 fi
 adapter=$1 plcsim=$2 fakexgwd=$3 clients=$4
-py=/usr/bin/python3	# Debian's, which sees python3-pymodbus (STACK-NOTES)
-
-fail() {
-	echo "adapter_modbus: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/../e2e/lib.sh"
+test_setup adapter_modbus gw.err
 
 command -v mbpoll >/dev/null ||
-	fail "mbpoll is not installed (Debian package mbpoll; tests/deps.sh)"
+	die "mbpoll is not installed (Debian package mbpoll; tests/deps.sh)"
 [ -x "$py" ] && "$py" -c 'import pymodbus.client' 2>/dev/null ||
-	fail "$py cannot import pymodbus.client (Debian packages python3-pymodbus python3-serial-asyncio; tests/deps.sh)"
-
-tmp=$(mktemp -d)
-plc_pid= gw_pid=
-cleanup() {
-	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null
-	[ -n "$plc_pid" ] && kill "$plc_pid" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+	die "$py cannot import pymodbus.client (Debian packages python3-pymodbus python3-serial-asyncio; tests/deps.sh)"
 
 # Free loopback ports: the PLC, the adapter, and one nothing listens on.
-set -- $("$py" -c '
-import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-')
+set -- $(free_ports 3)
 plc_port=$1 gw_port=$2 closed_port=$3
 
-wait_port() {
-	"$py" - "$1" <<'EOF' || fail "nothing listens on 127.0.0.1 port $1 after 10s"
-import socket, sys, time
-end = time.time() + 10
-while time.time() < end:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-EOF
-}
-
-"$plcsim" -p "$plc_port" -l "$tmp/plc.log" -s 300 -d 2>"$tmp/plcsim.err" &
-plc_pid=$!
-wait_port "$plc_port"
+plcsim_start "$plc_port" -s 300 -d
 
 d1=urn:uuid:11111111-1111-4111-8111-111111111111
 d2=urn:uuid:22222222-2222-4222-8222-222222222222
@@ -69,7 +33,7 @@ d3=urn:uuid:33333333-3333-4333-8333-333333333333
 d4=urn:uuid:44444444-4444-4444-8444-444444444444
 d5=urn:uuid:55555555-5555-4555-8555-555555555555
 d6=urn:uuid:66666666-6666-4666-8666-666666666666
-cat >"$tmp/block.conf" <<EOF
+cat >"$t/block.conf" <<EOF
 adapter modbus {
 	listen 127.0.0.1 port $gw_port
 	timeout 1500ms
@@ -87,21 +51,21 @@ adapter modbus {
 EOF
 
 # unit 4: xgwd says the link is down; unit 5: the request is lost on the way
-"$fakexgwd" -c "$tmp/block.conf" -u nobody -s "$tmp/stats" \
-    -F "$d4=link-down" -D "$d5" "$adapter" 2>"$tmp/gw.err" &
+"$fakexgwd" -c "$t/block.conf" -u nobody -s "$t/stats" \
+    -F "$d4=link-down" -D "$d5" "$adapter" 2>"$t/gw.err" &
 gw_pid=$!
-wait_port "$gw_port"
+pids+=("$gw_pid")
+wait_for 10 listening "$gw_port" || die "the adapter does not listen on port $gw_port"
 
 rc=0
-"$py" "$clients" "$gw_port" "$tmp/plc.log" "$tmp/gw.err" || rc=1
+"$py" "$clients" "$gw_port" "$t/plc.log" "$t/gw.err" || rc=1
 
 kill "$gw_pid"
 wait "$gw_pid" || { echo "adapter_modbus: fakexgwd found violations" >&2; rc=1; }
-gw_pid=
 if [ $rc -ne 0 ]; then
 	echo "--- adapter and fakexgwd log" >&2
-	tail -n 40 "$tmp/gw.err" >&2
+	tail -n 40 "$t/gw.err" >&2
 fi
-grep -q "VIOLATION" "$tmp/gw.err" && rc=1
-tail -n 1 "$tmp/gw.err"
+grep -q "VIOLATION" "$t/gw.err" && rc=1
+tail -n 1 "$t/gw.err"
 exit $rc

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # xgw-modbus polling end to end, without XMPP:
 #
 #   xgw-modbus (poll) -> plcsim (registers address * 7 + 1, bits 1 where
@@ -21,62 +21,26 @@ if [ $# -ne 4 ]; then
 	exit 2
 fi
 adapter=$1 plcsim=$2 fakexgwd=$3 src=$4
-py=/usr/bin/python3
+. "$src/tests/e2e/lib.sh"
+test_setup poll gw.err
 secs=3			# how long the adapter polls
 every_ms=200
 
-fail() {
-	echo "poll: FAIL: $*" >&2
-	exit 1
-}
-
 command -v xmllint >/dev/null ||
-	fail "xmllint is not installed (Debian package libxml2-utils; tests/deps.sh)"
-[ -x "$py" ] || fail "$py is missing (Debian package python3)"
+	die "xmllint is not installed (Debian package libxml2-utils; tests/deps.sh)"
+[ -x "$py" ] || die "$py is missing (Debian package python3)"
 "$fakexgwd" 2>&1 | grep -q -- '-e events' ||
-	fail "$fakexgwd does not take -e (events): it cannot receive readings"
+	die "$fakexgwd does not take -e (events): it cannot receive readings"
 
-tmp=$(mktemp -d)
-plc_pid= gw_pid=
-cleanup() {
-	[ -n "$gw_pid" ] && kill "$gw_pid" 2>/dev/null
-	[ -n "$plc_pid" ] && kill "$plc_pid" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-set -- $("$py" -c '
-import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-')
+set -- $(free_ports 3)
 plc_port=$1 gw_port=$2 closed_port=$3
 
-wait_port() {
-	"$py" - "$1" <<'EOF' || fail "nothing listens on 127.0.0.1 port $1 after 10s"
-import socket, sys, time
-end = time.time() + 10
-while time.time() < end:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-EOF
-}
-
-"$plcsim" -p "$plc_port" -l "$tmp/plc.log" -d 2>"$tmp/plcsim.err" &
-plc_pid=$!
-wait_port "$plc_port"
+plcsim_start "$plc_port" -d
 
 d1=urn:uuid:11111111-1111-4111-8111-111111111111
 d3=urn:uuid:33333333-3333-4333-8333-333333333333
 d6=urn:uuid:66666666-6666-4666-8666-666666666666
-cat >"$tmp/block.conf" <<EOF
+cat >"$t/block.conf" <<EOF
 adapter modbus {
 	listen 127.0.0.1 port $gw_port
 	route "unit 1" to $d1
@@ -98,25 +62,26 @@ adapter modbus {
 }
 EOF
 
-"$fakexgwd" -c "$tmp/block.conf" -u nobody -e "$tmp/events" \
-    "$adapter" 2>"$tmp/gw.err" &
+"$fakexgwd" -c "$t/block.conf" -u nobody -e "$t/events" \
+    "$adapter" 2>"$t/gw.err" &
 gw_pid=$!
-wait_port "$gw_port"
+pids+=("$gw_pid")
+wait_for 10 listening "$gw_port" || die "the adapter does not listen on port $gw_port"
 sleep "$secs"
 kill "$gw_pid"
-wait "$gw_pid" || { tail -n 20 "$tmp/gw.err" >&2; fail "fakexgwd found violations"; }
-gw_pid=
-grep -q VIOLATION "$tmp/gw.err" && fail "$(grep VIOLATION "$tmp/gw.err")"
+wait "$gw_pid" || die "fakexgwd found violations"
+grep -q VIOLATION "$t/gw.err" && die "$(grep VIOLATION "$t/gw.err")"
 # what the PLC saw of the polls alone
-cp "$tmp/plc.log" "$tmp/plc.polls"
+cp "$t/plc.log" "$t/plc.polls"
 
 # a client's reads are served between the polls (a second run, so that
 # the PLC's log of the first holds the polls alone)
-"$fakexgwd" -c "$tmp/block.conf" -u nobody -e "$tmp/events2" \
-    "$adapter" 2>"$tmp/gw2.err" &
+"$fakexgwd" -c "$t/block.conf" -u nobody -e "$t/events2" \
+    "$adapter" 2>"$t/gw2.err" &
 gw_pid=$!
-wait_port "$gw_port"
-"$py" - "$gw_port" <<'EOF' || fail "a client's read during polling was not answered right"
+pids+=("$gw_pid")
+wait_for 10 listening "$gw_port" || die "the adapter does not listen on port $gw_port"
+"$py" - "$gw_port" <<'EOF' || die "a client's read during polling was not answered right"
 import socket, struct, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)
 s.settimeout(2)
@@ -129,10 +94,9 @@ for tid in range(1, 21):
         sys.exit("answer %s" % a.hex())
 EOF
 kill "$gw_pid"
-wait "$gw_pid" || fail "fakexgwd found violations (with a client)"
-gw_pid=
+wait "$gw_pid" || die "fakexgwd found violations (with a client)"
 
-"$py" - "$tmp" "$src/transforms/readings.xsd" "$secs" "$every_ms" <<'EOF'
+"$py" - "$t" "$src/transforms/readings.xsd" "$secs" "$every_ms" <<'EOF'
 import re, subprocess, sys
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -272,4 +236,4 @@ for b in bad:
     print("poll: FAIL: " + b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 EOF
-tail -n 1 "$tmp/gw.err"
+tail -n 1 "$t/gw.err"

@@ -9,14 +9,12 @@
 #   gw_start G              xgwd -f $t/G.conf ($pid_G)
 #   gw_stop G               stops it and waits
 #   gw_up G [connected]     its link is up (and its adapter's broker is)
-#   die MSG, ok MSG         a failure (logs shown, kept) and a passed step
+#   die MSG, ok MSG         tests/e2e/lib.sh's (the gateways' logs shown)
 #
 # Two gateways: a and b, with the UUIDs $broker_a and $broker_b for
 # their brokers' device entries; gw_conf (tests/e2e/lib.sh) writes their
 # configurations.
 set -u
-pids=()
-fail=0
 broker_a=urn:uuid:aaaaaaaa-0000-4000-8000-00000000000a
 broker_b=urn:uuid:bbbbbbbb-0000-4000-8000-00000000000b
 
@@ -25,44 +23,20 @@ mqtt_setup() {
 	adapter=$(readlink -f "$3") clients=$(readlink -f "$4")
 	src=$(readlink -f "$5")
 	. "$src/tests/e2e/lib.sh"
-	t=$(mktemp -d "/tmp/xgw-$name.XXXXXX")
+	test_setup "$name" a.log b.log
 	# the adapters run as nobody and read TLS files from here
 	chmod 755 "$t"
-	trap cleanup EXIT
 	command -v mosquitto >/dev/null ||
 		die "mosquitto is not installed (tests/deps.sh)"
 	"$py" -c 'import paho.mqtt.client' 2>/dev/null ||
 		die "$py cannot import paho.mqtt (python3-paho-mqtt, tests/deps.sh)"
-	"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
-		die "Prosody did not start: $(tail -5 "$t/prosody.log")"
-	. "$t/xmpp/env"
-	mkdir -p "$t/adapters"
-	ln -s "$adapter" "$t/adapters/xgw-mqtt"
-	export XGW_ADAPTER_DIR=$t/adapters
+	prosody_start
+	adapter_dir xgw-mqtt="$adapter"
 }
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-
-die() {
-	echo "$name: FAIL: $*" >&2
-	for g in a b; do
-		[ -f "$t/$g.log" ] &&
-			{ echo "--- $g.log (tail)" >&2; tail -25 "$t/$g.log" >&2; }
-	done
-	echo "$name: logs kept in $t" >&2
-	fail=1
-	exit 1
-}
-
-ok() { echo "$name: ok: $*"; }
 
 # No inflight bound but our receive maximum, no queue limit: the bridge's
-# acknowledgements, not mosquitto's defaults, pace the stream.
+# acknowledgements, not mosquitto's defaults, pace the stream.  The lines
+# of $mosquitto_extra, when set, end the configuration (a bridge).
 mosquitto_start() {
 	local g=$1 port=$2
 	{
@@ -72,6 +46,7 @@ mosquitto_start() {
 		printf 'allow_anonymous true\npersistence false\n'
 		printf 'max_inflight_messages 0\nmax_queued_messages 0\n'
 		printf 'log_dest stderr\n'
+		[ -z "${mosquitto_extra:-}" ] || printf '%s\n' "$mosquitto_extra"
 	} >"$t/mosquitto-$g.conf"
 	mosquitto -c "$t/mosquitto-$g.conf" >"$t/mosquitto-$g.log" 2>&1 &
 	pids+=($!)
@@ -90,8 +65,6 @@ gw_stop() {
 	kill "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
 }
-
-link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
 
 # Log lines count from the last start: the log of one gateway grows.
 gw_up() {

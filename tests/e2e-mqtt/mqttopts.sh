@@ -65,6 +65,15 @@ configure() {
 	fi
 }
 
+# B's block in every part: its own broker, commands for A's
+b_block() {
+	echo "adapter mqtt {
+	listen 127.0.0.1 port $port_b
+	route \"site1/cmd/#\" to $broker_a
+	device $broker_b host 127.0.0.1 port $port_b${1:-}
+}"
+}
+
 restart() {
 	for g in "$@"; do
 		[ -n "$(eval echo "\${pid_$g:-}")" ] && gw_stop "$g"
@@ -91,11 +100,7 @@ configure a "adapter mqtt {
 	topic in \"site1/cmd/\" \"plant1/cmd/\"
 	device $broker_a host 127.0.0.1 port $port_a
 }"
-configure b "adapter mqtt {
-	listen 127.0.0.1 port $port_b
-	route \"site1/cmd/#\" to $broker_a
-	device $broker_b host 127.0.0.1 port $port_b
-}"
+configure b "$(b_block)"
 restart b a
 grep -q "as plant1-bridge-in" "$t/mosquitto-a.log" &&
 	grep -q "as plant1-bridge-out0" "$t/mosquitto-a.log" ||
@@ -118,11 +123,7 @@ configure a "adapter mqtt {
 	topic in \"site1/cmd/\" \"plant1/cmd/\"
 	device $broker_a host 127.0.0.1 port $port_a version 4
 }"
-configure b "adapter mqtt {
-	listen 127.0.0.1 port $port_b
-	route \"site1/cmd/#\" to $broker_a
-	device $broker_b host 127.0.0.1 port $port_b version 4
-}"
+configure b "$(b_block " version 4")"
 restart a b
 grep -q "connected as .* (MQTT 3.1.1)" "$t/a.log" || die "A's client side is not on 3.1.1"
 # mosquitto: p2 is 3.1.1, c0 a kept session, c1 a clean one
@@ -145,11 +146,7 @@ configure a "adapter mqtt {
 	route \"plant1/#\" to $broker_b
 	device $broker_a host 127.0.0.1 port $port_c
 }"
-configure b "adapter mqtt {
-	listen 127.0.0.1 port $port_b
-	route \"site1/cmd/#\" to $broker_a
-	device $broker_b host 127.0.0.1 port $port_b
-}"
+configure b "$(b_block)"
 restart a b
 grep -q "connected as .* (MQTT 5, TLS)" "$t/a.log" || die "A is not on TLS"
 cross "$port_c@$p/ca.pem:plant1/tls>$port_b:plant1/tls" \

@@ -17,38 +17,14 @@ set -u
 xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
 coap=$(readlink -f "$4") broker=$(readlink -f "$5") plcsim=$(readlink -f "$6") src=$(readlink -f "$7")
 . "$src/tests/e2e/lib.sh"
-t=$(mktemp -d /tmp/xgw-broker2gw.XXXXXX)
-pids=()
-fail=0
+test_setup broker2gw a.log b.log broker.log
 
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-trap cleanup EXIT
-die() {
-	echo "broker2gw: FAIL: $*" >&2
-	for g in a b broker; do
-		[ -f "$t/$g.log" ] && { echo "--- $g.log (tail)" >&2; tail -20 "$t/$g.log" >&2; }
-	done
-	fail=1
-	exit 1
-}
-ok() { echo "broker2gw: ok: $*"; }
-status() { "$xgwctl" status -s "$t/$1.sock"; }
-
-"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
-	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
-. "$t/xmpp/env"
+prosody_start
 set -- $(free_ports 4)
 plc_port=$1 gw_port=$2 sensor_port=$3 coap_port=$4
 coap-server-openssl -A 127.0.0.1 -p "$sensor_port" >"$t/sensor.log" 2>&1 &
 pids+=($!)
-"$plcsim" -p "$plc_port" -l "$t/plc.log" 2>"$t/plcsim.err" &
-pids+=($!)
-wait_for 10 listening "$plc_port" || die "plcsim does not listen"
+plcsim_start "$plc_port"
 
 GA=urn:uuid:a0000000-0000-4000-8000-00000000000a
 GB=urn:uuid:b0000000-0000-4000-8000-00000000000b
@@ -70,10 +46,7 @@ EOF
     -d "$t/registry.db" -f "$t/flows" >"$t/broker.log" 2>&1 &
 pids+=($!)
 
-mkdir -p "$t/adapters"
-ln -s "$adapter" "$t/adapters/xgw-modbus"
-ln -s "$coap" "$t/adapters/xgw-coap"
-export XGW_ADAPTER_DIR=$t/adapters
+adapter_dir xgw-modbus="$adapter" xgw-coap="$coap"
 printf 'pass request modbus\npass response modbus\npass request coap\npass response coap\npass event coap\n' >"$t/rules"
 gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$XMPP_COMPONENT" "$t/rules" "adapter modbus {
 	listen 127.0.0.1 port $gw_port
@@ -105,29 +78,17 @@ wait_for 30 registered b || die "gateway B did not register with the broker"
 wait_for 10 has_flow || die "gateway A did not learn flow 1: $(status a | grep '^flow')"
 ok "both gateways registered; A learnt its flow from the registration result"
 
-"$py" - "$gw_port" "$t/plc.log" >"$t/client.out" 2>&1 <<'EOF' || die "$(cat "$t/client.out")"
-import socket, struct, sys, time
+PYTHONPATH=$src/tests/e2e "$py" - "$gw_port" "$t/plc.log" >"$t/client.out" 2>&1 <<'EOF' || die "$(cat "$t/client.out")"
+import struct, sys
+from modbus_adu import adu, exchange, refused_at_once
 port, plclog = int(sys.argv[1]), sys.argv[2]
-def exchange(req):
-    s = socket.create_connection(("127.0.0.1", port), 3)
-    s.settimeout(5)
-    s.sendall(req)
-    hdr = s.recv(7, socket.MSG_WAITALL)
-    rest = s.recv(struct.unpack(">H", hdr[4:6])[0] - 1, socket.MSG_WAITALL)
-    s.close()
-    return hdr + rest
-def adu(tid, unit, fc, body):
-    return struct.pack(">HHHBB", tid, 0, len(body) + 2, unit, fc) + body
 req = adu(0x4242, 1, 3, struct.pack(">HH", 10, 2))
-rsp = exchange(req)
+rsp = exchange(port, req)
 want = adu(0x4242, 1, 3, struct.pack(">BHH", 4, 71, 78))
 assert rsp == want, "read on the flow: %s, expected %s" % (rsp.hex(), want.hex())
 logged = open(plclog).read().split()
 assert req[2:].hex() in [l[4:] for l in logged], "the PLC did not get the client's ADU: %s" % logged[-3:]
-t0 = time.time()
-rsp = exchange(adu(0x4243, 2, 3, struct.pack(">HH", 0, 1)))
-assert rsp == adu(0x4243, 2, 0x83, b"\x0a") and time.time() - t0 < 1, \
-    "no flow: %s" % rsp.hex()
+refused_at_once(port, 0x4243, 2, "no flow")
 print("ok")
 EOF
 ok "a read on the active flow crosses the broker to the PLC and back, byte-exact"

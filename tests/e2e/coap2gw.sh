@@ -22,35 +22,13 @@ set -u
 xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
 fake=$(readlink -f "$4") src=$(readlink -f "$5")
 . "$src/tests/e2e/lib.sh"
-t=$(mktemp -d /tmp/xgw-coap2gw.XXXXXX)
-pids=()
-fail=0
+test_setup coap2gw a.log b.log server.log
 # Under LeakSanitizer: libstrophe 0.12.2 loses 29 bytes it allocated with
 # xmpp_stanza_get_text inside xmpp_run_once once the server went away (the
 # last check below); xgwd and the adapters call xmpp_stanza_get_text_ptr.
 echo "leak:xmpp_stanza_get_text" >"$t/lsan.supp"
 export LSAN_OPTIONS="suppressions=$t/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-trap cleanup EXIT
-
-die() {
-	echo "coap2gw: FAIL: $*" >&2
-	for f in a.log b.log server.log; do
-		[ -f "$t/$f" ] && { echo "--- $f (tail)" >&2; tail -20 "$t/$f" >&2; }
-	done
-	echo "--- kept in $t" >&2
-	fail=1
-	exit 1
-}
-ok() { echo "coap2gw: ok: $*"; }
-status() { "$xgwctl" status -s "$t/$1.sock"; }
-link_up() { status "$1" | grep -q '^link up'; }
 coap_ready() { status "$1" | grep -q '^adapter coap .* ready '; }
 # a field of "xgwctl status": the number after WORD on the line starting with KEY
 field() { status "$1" | awk -v k="$2" -v w="$3" \
@@ -60,9 +38,7 @@ for b in coap-client-openssl coap-server-openssl; do
 	command -v $b >/dev/null ||
 		die "$b not found: install Debian's libcoap3-bin (tests/deps.sh)"
 done
-"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
-	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
-. "$t/xmpp/env"
+prosody_start
 
 P=$("$fake" -p) && S=$("$fake" -p) || die "no free UDP ports"
 [ "$P" != "$S" ] || die "the same free UDP port twice: $P"
@@ -79,9 +55,7 @@ pids+=($!)
 server_up() { is_time "$(timeout 3 coap-client-openssl -B 1 "coap://127.0.0.1:$S/time" 2>&1)"; }
 wait_for 10 server_up || die "coap-server-openssl does not answer on port $S"
 
-mkdir -p "$t/adapters"
-ln -s "$adapter" "$t/adapters/xgw-coap"
-export XGW_ADAPTER_DIR=$t/adapters
+adapter_dir xgw-coap="$adapter"
 D=urn:uuid:2b7d9c4e-1f3a-4b5c-8d6e-7f8091a2b3c4
 
 # Both gateways: /secret is refused with 4.03 (at A, on its way out).
@@ -102,10 +76,7 @@ gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules
 }"
 
 for g in b a; do
-	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
-	pids+=($!)
-	eval "pid_$g=$!"
-	wait_for 20 link_up $g || die "gateway $g: link not up"
+	gateways_up $g
 	wait_for 10 coap_ready $g || die "gateway $g: xgw-coap not ready"
 done
 ok "two gateways up, linked through Prosody"
@@ -114,23 +85,8 @@ out=$(cc "$url/time")
 is_time "$out" || die "GET /time: '$out'"
 ok "GET /time through both gateways: '$out'"
 
-# What the server received is what the client sent, bar the message id;
-# the answer reaches the client exactly as the server sent it (piggybacked:
-# the client's message id restored).  libcoap's own dumps on both ends.
-nomid() { sed 's/ i:[0-9a-f]*//'; }
-midof() { sed -n 's/.* i:\([0-9a-f]*\) .*/\1/p'; }
-out=$(cc -v 7 -m put -T xgw1 -e payload-1 "$url/dyn/a")
-sent=$(grep -m1 '^v:1 t:CON c:PUT' <<<"$out")
-tok=$(sed -n 's/.*\({[0-9a-f]*}\).*/\1/p' <<<"$sent")
-wait_for 3 grep -q "^v:1 t:ACK c:2.01 .*$tok" "$t/server.log"
-got=$(grep -m1 "^v:1 t:CON c:PUT .*$tok" "$t/server.log")
-[ -n "$tok" ] && [ "$(nomid <<<"$sent")" = "$(nomid <<<"$got")" ] ||
-	die "PUT: the server got '$got', the client sent '$sent'"
-answer=$(grep "^v:1 t:ACK c:2.01 .*$tok" "$t/server.log" | tail -1)
-recv=$(grep '^v:1 t:ACK c:2.01' <<<"$out" | tail -1)
-[ -n "$answer" ] && [ "$(nomid <<<"$answer")" = "$(nomid <<<"$recv")" ] &&
-	[ "$(midof <<<"$recv")" = "$(midof <<<"$sent")" ] ||
-	die "PUT: the client got '$recv', the server sent '$answer'"
+# libcoap's own dumps on both ends: the exchange is exact but for the message id
+coap_put_exact "$url/dyn/a"
 ok "PUT /dyn/a: request and answer exact but for the server's message id"
 
 [ "$(cc "$url/dyn/a")" = payload-1 ] || die "GET /dyn/a after PUT"

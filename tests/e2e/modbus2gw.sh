@@ -16,45 +16,18 @@ set -u
 xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") adapter=$(readlink -f "$3")
 plcsim=$(readlink -f "$4") clients=$(readlink -f "$5") src=$(readlink -f "$6")
 . "$src/tests/e2e/lib.sh"
-t=$(mktemp -d /tmp/xgw-modbus2gw.XXXXXX)
-pids=()
-fail=0
-
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-trap cleanup EXIT
-
-die() {
-	echo "modbus2gw: FAIL: $*" >&2
-	for g in a b; do
-		[ -f "$t/$g.log" ] && { echo "--- $g.log (tail)" >&2; tail -25 "$t/$g.log" >&2; }
-	done
-	fail=1
-	exit 1
-}
-ok() { echo "modbus2gw: ok: $*"; }
-link_up() { "$xgwctl" status -s "$t/$1.sock" | grep -q '^link up'; }
+test_setup modbus2gw a.log b.log
 
 command -v mbpoll >/dev/null || die "mbpoll is not installed (tests/deps.sh)"
 "$py" -c 'import pymodbus.client' 2>/dev/null || die "$py cannot import pymodbus (tests/deps.sh)"
-"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody.log" 2>&1 ||
-	die "Prosody did not start: $(tail -5 "$t/prosody.log")"
-. "$t/xmpp/env"
+prosody_start
 
 set -- $(free_ports 3)
 plc_port=$1 gw_port=$2 closed_port=$3
 
-"$plcsim" -p "$plc_port" -l "$t/plc.log" -s 300 -d 2>"$t/plcsim.err" &
-pids+=($!)
-wait_for 10 listening "$plc_port" || die "plcsim does not listen"
+plcsim_start "$plc_port" -s 300 -d
 
-mkdir -p "$t/adapters"
-ln -s "$adapter" "$t/adapters/xgw-modbus"
-export XGW_ADAPTER_DIR=$t/adapters
+adapter_dir xgw-modbus="$adapter"
 d1=urn:uuid:11111111-1111-4111-8111-111111111111
 d2=urn:uuid:22222222-2222-4222-8222-222222222222
 d3=urn:uuid:33333333-3333-4333-8333-333333333333
@@ -84,12 +57,7 @@ gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules
 	device $d6 host 127.0.0.1 port $closed_port unit 6 timeout 500ms
 }"
 
-for g in b a; do
-	"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
-	pids+=($!)
-	eval "pid_$g=$!"
-	wait_for 20 link_up $g || die "gateway $g: link not up"
-done
+gateways_up b a
 wait_for 10 listening "$gw_port" || die "gateway A's Modbus listener is not up"
 ok "two gateways up, linked through Prosody"
 
@@ -100,31 +68,19 @@ sed 's/^/modbus2gw:   /' "$t/clients.out"
 ok "every public function, byte-exact at the PLC, through both gateways"
 
 # The policy, the unknown endpoint and the dead link, with raw ADUs.
-"$py" - "$gw_port" "$t/plc.log" >"$t/policy.out" 2>&1 <<'EOF' || die "$(cat "$t/policy.out")"
-import socket, struct, sys, time
+PYTHONPATH=$src/tests/e2e "$py" - "$gw_port" "$t/plc.log" >"$t/policy.out" 2>&1 <<'EOF' || die "$(cat "$t/policy.out")"
+import struct, sys
+from modbus_adu import adu, exchange, refused_at_once
 port, plclog = int(sys.argv[1]), sys.argv[2]
-def exchange(req):
-    s = socket.create_connection(("127.0.0.1", port), 3)
-    s.settimeout(5)
-    s.sendall(req)
-    hdr = s.recv(7, socket.MSG_WAITALL)
-    rest = s.recv(struct.unpack(">H", hdr[4:6])[0] - 1, socket.MSG_WAITALL)
-    s.close()
-    return hdr + rest
-def adu(tid, unit, fc, body):
-    return struct.pack(">HHHBB", tid, 0, len(body) + 2, unit, fc) + body
 before = open(plclog).read()
 req = adu(0x7001, 1, 6, struct.pack(">HH", 7000, 1234))
-rsp = exchange(req)
+rsp = exchange(port, req)
 assert rsp == adu(0x7001, 1, 0x86, b"\x02"), "rejected write: %s" % rsp.hex()
 assert open(plclog).read() == before, "the rejected write reached the PLC"
 req = adu(0x7002, 1, 6, struct.pack(">HH", 6999, 1234))
-rsp = exchange(req)
+rsp = exchange(port, req)
 assert rsp == req, "allowed write next to the rejected range: %s" % rsp.hex()
-t0 = time.time()
-rsp = exchange(adu(0x7003, 4, 3, struct.pack(">HH", 0, 1)))
-assert rsp == adu(0x7003, 4, 0x83, b"\x0a") and time.time() - t0 < 1, \
-    "endpoint no gateway serves: %s" % rsp.hex()
+refused_at_once(port, 0x7003, 4, "endpoint no gateway serves")
 print("policy and unknown endpoint: ok")
 EOF
 ok "a rejected write gets exception 02 and never reaches the PLC; an unknown endpoint gets 0x0A"

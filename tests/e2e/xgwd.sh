@@ -11,55 +11,15 @@
 #   xgwd.sh XGWD XGWCTL TESTADAPTER SRCDIR
 set -u
 xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") testadapter=$(readlink -f "$3") src=$(readlink -f "$4")
-t=$(mktemp -d /tmp/xgwd-e2e.XXXXXX)
-pids=()
-fail=0
+. "$src/tests/e2e/lib.sh"
+test_setup xgwd a.log b.log c.log
 
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	sleep 0.3
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	"$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null 2>&1
-	[ $fail -eq 0 ] && rm -rf "$t"
-}
-trap cleanup EXIT
-
-die() {
-	echo "xgwd.sh: FAIL: $*" >&2
-	for g in a b c; do
-		[ -f "$t/$g.log" ] && { echo "--- $g.log (tail)" >&2; tail -20 "$t/$g.log" >&2; }
-	done
-	fail=1
-	exit 1
-}
-
-ok() { echo "xgwd.sh: ok: $*"; }
-
-# until COMMAND succeeds, at most SECONDS
-wait_for() {
-	local secs=$1 i
-	shift
-	for i in $(seq $((secs * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-status() { "$xgwctl" status -s "$t/$1.sock"; }
 # field GATEWAY LINE KEY: the value after KEY on the status line that starts with LINE
 field() { status "$1" | awk -v l="$2" -v k="$3" '$1 == l { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); exit } }'; }
-link_up() { status "$1" | grep -q '^link up'; }
 delivered() { [ "$(grep -c '^event ' "$t/b.record" 2>/dev/null)" -ge "$1" ]; }
 
-"$src/tests/e2e/prosody.sh" start "$t/xmpp" >"$t/prosody-start.log" 2>&1 ||
-	die "Prosody did not start: $(tail -5 "$t/prosody-start.log")"
-. "$t/xmpp/env"
-
-mkdir -p "$t/adapters"
-ln -s "$testadapter" "$t/adapters/xgw-modbus"
-ln -s "$testadapter" "$t/adapters/xgw-coap"
-export XGW_ADAPTER_DIR=$t/adapters
+prosody_start
+adapter_dir xgw-modbus="$testadapter" xgw-coap="$testadapter"
 
 cat >"$t/rules" <<EOF
 pass event modbus
