@@ -1,8 +1,10 @@
-/* The exchanges, the clock and the report shared by the load generators. */
+/* What the load generators share (bench.h). */
+#include <err.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -116,4 +118,67 @@ bench_report(uint32_t *us, size_t n, uint64_t elapsed_us,
 	    "errors=%lu\n", n, secs, secs > 0 ? (double)n / secs : 0.0,
 	    n ? pct(us, n, 50) : 0, n ? pct(us, n, 99) : 0, errors);
 	fflush(stdout);
+}
+
+int
+bench_getopt(struct bench_opts *o, int argc, char *argv[],
+    const char *optstring)
+{
+	int ch;
+
+	while ((ch = getopt(argc, argv, optstring)) != -1) {
+		switch (ch) {
+		case 'n':
+			o->count = bench_number("n", optarg, 1,
+			    BENCH_MAX_COUNT);
+			break;
+		case 'w':
+			o->warmup = bench_number("w", optarg, 0,
+			    BENCH_MAX_COUNT);
+			break;
+		case 'T':
+			o->secs = bench_number("T", optarg, 1, 3600);
+			break;
+		case 'p':
+			o->port = bench_number("p", optarg, 1, 65535);
+			break;
+		default:
+			return ch;
+		}
+	}
+	return -1;
+}
+
+void
+bench_measure(const struct bench_opts *o, bench_run_fn *run, void *arg,
+    unsigned long *errors)
+{
+	uint32_t *lat;
+	uint64_t t0;
+
+	if ((lat = calloc(o->count, sizeof(*lat))) == NULL)
+		errx(1, "out of memory");
+	run(arg, o->warmup, NULL);
+	*errors = 0;
+	t0 = bench_now_us();
+	run(arg, o->count, lat);
+	bench_report(lat, o->count, bench_now_us() - t0, *errors);
+	free(lat);
+}
+
+volatile sig_atomic_t bench_quit;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	bench_quit = 1;
+}
+
+void
+bench_signals(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
 }

@@ -29,25 +29,16 @@
 # process per kind of run, and each process's peak RSS.  Exit 1 when a run
 # fails or answers wrongly.  Machines are noisy: trust the ratios.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-build=$(readlink -f "${1:-$top/build}")
+. "$(dirname "$0")/lib.sh"
+bench_env http_path 2000 100 gateway/xgwd gateway/xgwctl gateway/xgw-broker \
+	adapters/http/xgw-http tests/bench/mbload tests/bench/xmppecho tests/bench/xmpprelay
 clients=${BENCH_CLIENTS:-1 8 64}
-count=${BENCH_COUNT:-2000}
-warmup=${BENCH_WARMUP:-100}
-runs=${BENCH_RUNS:-3}
 ndev=${BENCH_DEVICES:-16}
-mbload=$build/tests/bench/mbload
-for p in gateway/xgwd gateway/xgwctl gateway/xgw-broker adapters/http/xgw-http \
-	tests/bench/mbload tests/bench/xmppecho tests/bench/xmpprelay; do
-	[ -x "$build/$p" ] || { echo "http_path: $build/$p is not built (ninja -C $build)" >&2; exit 1; }
-done
-for n in "$count" "$warmup" "$runs" "$ndev" $clients; do
-	case $n in '' | *[!0-9]*) echo "http_path: '$n' is not a number (BENCH_*)" >&2; exit 1 ;; esac
-done
+bench_numbers "$ndev" $clients
 [ "$ndev" -ge 1 ] && [ "$ndev" -le 32 ] ||
 	{ echo "http_path: BENCH_DEVICES must be 1..32 (routes and devices a gateway holds)" >&2; exit 1; }
+mbload=$build/tests/bench/mbload
 
-. "$top/tests/bench/lib.sh"
 prosody_tune() { bench_prosody; }
 . "$top/tests/e2e-http/http2gw.sh" "$build/gateway/xgwd" "$build/gateway/xgwctl" \
 	"$build/adapters/http/xgw-http" "$top"
@@ -57,8 +48,6 @@ report_proc prosody "$(cat "$t/xmpp/prosody.pid")"
 # generated at the first start and are kept in their state-dirs), and with
 # a route and a device for each Host the clients name.
 port_free() { ! listening "$1"; }
-registered() { grep -q "broker: registered" "$t/$1.log"; }
-flow_active() { [ "$("$xgwctl" status -s "$t/a.sock" | grep -c '^flow .* active')" -eq "$ndev" ]; }
 for g in a b; do
 	v=pid_$g
 	kill "${!v}"
@@ -81,21 +70,10 @@ for n in $(seq "$ndev"); do
 done
 echo "}" | tee -a "$t/a.conf" >>"$t/b.conf"
 bench_broker "$ga" "$gb" "${flows[@]}"
-for g in b a; do
-	"$xgwd" -f "$t/$g.conf" >>"$t/$g.log" 2>&1 &
-	pids+=($!)
-	eval "pid_$g=$!"
-	wait_for 20 link_up $g || die "gateway $g: link not up"
-	wait_for 20 registered $g || die "gateway $g did not register with the broker: $(tail -3 "$t/broker.log")"
-done
-wait_for 10 flow_active || die "gateway A does not hold the $ndev active flows"
+gateways_up b a
+bench_registered "$ndev"
 wait_for 10 listening "$gw_port" || die "gateway A's HTTP listener is not up"
-for g in a b; do
-	v=pid_$g
-	ad=$(pgrep -P "${!v}" xgw-http) || die "gateway $g has no xgw-http"
-	report_proc "xgwd-${g^}" "${!v}"
-	report_proc "xgw-http-${g^}" "$ad"
-done
+report_gateways xgw-http
 dev=$(pgrep -f "devsim.py $dev_port ") || die "no devsim on port $dev_port"
 report_proc devsim "$dev"
 bench_echo -P http

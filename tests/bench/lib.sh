@@ -1,8 +1,16 @@
 # shellcheck shell=bash
-# Shared by mqtt_path.sh and http_path.sh (bash; sourced).  The functions
-# need what the e2e start-up they source provides: $t, die, pids, wait_for,
-# $py, Prosody's env (tests/e2e/prosody.sh); and $top and $build.
+# Shared by the path benchmarks (bash; sourced first): $top, the source
+# tree, and $build, the benchmark's argument or $top/build.  The functions
+# need what tests/e2e/lib.sh and Prosody's env provide once the start-up
+# has run (the benchmark's own, or that of the end-to-end test it
+# sources): $t, die, pids, wait_for, status, $py.
 #
+#   bench_env NAME COUNT WARMUP PROGRAM...
+#                             $count, $warmup and $runs from BENCH_COUNT,
+#                             BENCH_WARMUP (COUNT, WARMUP by default) and
+#                             BENCH_RUNS (3); exit 1 unless every PROGRAM is
+#                             built under $build
+#   bench_numbers VALUE...    exit 1 unless every VALUE is a number
 #   bench_prosody             Prosody at "info" (a benchmark of the debug log
 #                             measures the disk), the relay component and two
 #                             echo users; restarted
@@ -10,6 +18,9 @@
 #   bench_broker GA GB FLOW...
 #                             xgw-broker with gateway GA bound to alice, GB to
 #                             bob, and the flows ("ID SRC DST PROTO DIR") active
+#   bench_registered N        both gateways registered with the broker and
+#                             gateway A holding N active flows
+#   report_gateways ADAPTER   each xgwd and its ADAPTER process reported
 #   bench_echo [ARGS]         xmpprelay in the broker's place, and with ARGS
 #                             xmppecho's receiver (echo2) with them
 #   echo_send ARGS            one run of xmppecho's sender (echo1) to echo2
@@ -17,13 +28,37 @@
 #   measure KIND CONFIG CMD   one run of CMD, which prints bench_report's line
 #   fig KIND CONFIG FIELD     the median over the runs: 3 per s, 4 p50, 5 p99
 #   pct A B                   100 * A / B
-#   cpu_table KIND...         per process: % of one CPU and us per exchange
+#   cpu_table KIND...         per process: % of one CPU and us per exchange,
+#                             over the runs of KIND, or of "KIND CONFIG"
 #   rss_table                 peak RSS (VmHWM) after start and at the end
 #
 # measure counts $count + $warmup exchanges a run.
 
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=$(readlink -f "${1:-$top/build}")
 relay_jid=relay.localhost
 procs=""
+
+bench_env() {
+	local p
+	bench_name=$1
+	count=${BENCH_COUNT:-$2}
+	warmup=${BENCH_WARMUP:-$3}
+	runs=${BENCH_RUNS:-3}
+	shift 3
+	for p in "$@"; do
+		[ -x "$build/$p" ] ||
+			{ echo "$bench_name: $build/$p is not built (ninja -C $build)" >&2; exit 1; }
+	done
+	bench_numbers "$count" "$warmup" "$runs"
+}
+
+bench_numbers() {
+	local n
+	for n in "$@"; do
+		case $n in '' | *[!0-9]*) echo "$bench_name: '$n' is not a number (BENCH_*)" >&2; exit 1 ;; esac
+	done
+}
 
 bench_prosody() {
 	local cfg=$t/xmpp/prosody.cfg.lua u
@@ -59,6 +94,27 @@ bench_broker() {
 		-p "$XMPP_COMPONENT_PORT" -d "$t/registry.db" -f "$t/flows" >"$t/broker.log" 2>&1 &
 	pids+=($!)
 	report_proc xgw-broker $!
+}
+
+flows_active() { [ "$(status a | grep -c '^flow .* active')" -eq "$1" ]; }
+
+bench_registered() {
+	local g
+	for g in a b; do
+		wait_for 20 grep -q "broker: registered" "$t/$g.log" ||
+			die "gateway $g did not register with the broker: $(tail -3 "$t/broker.log")"
+	done
+	wait_for 10 flows_active "$1" || die "gateway A does not hold the $1 active flows"
+}
+
+report_gateways() {
+	local g pid ad
+	for g in a b; do
+		eval "pid=\$pid_$g"
+		ad=$(pgrep -P "$pid" "$1") || die "gateway $g has no $1"
+		report_proc "xgwd-${g^}" "$pid"
+		report_proc "$1-${g^}" "$ad"
+	done
 }
 
 bench_echo() {
@@ -122,8 +178,9 @@ cpu_table() {
 		printf '%-14s' "${np%%:*}"
 		for k in "$@"; do
 			awk -v k="$k" -v n="${np%%:*}" -v hz="$hz" \
-				'$1 == "wall" && $2 == k { w += $4; x += $5 }
-				 $1 == k && $3 == n { s += $4 / hz }
+				'BEGIN { split(k, kc, " ") }
+				 $1 == "wall" && $2 == kc[1] && (kc[2] == "" || $3 == kc[2]) { w += $4; x += $5 }
+				 $1 == kc[1] && (kc[2] == "" || $2 == kc[2]) && $3 == n { s += $4 / hz }
 				 END { printf " | %7.1f%% %7.1fus", w ? 100 * s / w : 0, x ? 1e6 * s / x : 0 }' \
 				"$t/cpu" "$t/walls"
 		done

@@ -13,9 +13,9 @@
  * Client i asks unit 1 + i % UNITS (default 1).  Prints one line (see
  * bench_report); exit 1 when the run could not finish within SECS.
  */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -52,19 +52,6 @@ struct run {
 	uint64_t	 deadline_us;
 };
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("mbload: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
 static void
 dial(struct client *c, uint16_t port)
 {
@@ -74,12 +61,12 @@ dial(struct client *c, uint16_t port)
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		die("socket: %s", strerror(errno));
+		errx(1, "socket: %s", strerror(errno));
 	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
-		die("connect 127.0.0.1 port %u: %s", port, strerror(errno));
+		errx(1, "connect 127.0.0.1 port %u: %s", port, strerror(errno));
 	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one)) == -1 || fcntl(c->fd, F_SETFL, O_NONBLOCK) == -1)
-		die("socket options: %s", strerror(errno));
+		errx(1, "socket options: %s", strerror(errno));
 }
 
 static void
@@ -93,7 +80,7 @@ issue(struct run *r, struct client *c)
 	c->sent_us = bench_now_us();
 	/* a few bytes into an empty socket buffer: anything short is a fault */
 	if (send(c->fd, adu, n, MSG_NOSIGNAL) != (ssize_t)n)
-		die("send: %s", errno ? strerror(errno) : "short write");
+		errx(1, "send: %s", errno ? strerror(errno) : "short write");
 	r->issued++;
 }
 
@@ -121,7 +108,7 @@ answered(struct run *r, struct client *c, size_t len)
 	    bench_response(adu, c->tid, c->unit, 0, r->qty);
 
 	if (!c->busy)
-		die("an answer nobody asked for (unit %u)", c->unit);
+		errx(1, "an answer nobody asked for (unit %u)", c->unit);
 	if ((len != n || memcmp(c->in, want, n) != 0) && r->errors++ == 0)
 		unexpected(r, c, len);
 	if (r->lat != NULL)
@@ -142,7 +129,8 @@ mbap_len(struct client *c)
 		return 0;
 	len = 6 + (size_t)(c->in[4] << 8 | c->in[5]);
 	if (len < 8 || len > ADU_MAX)
-		die("unit %u: not an MBAP header (length %zu)", c->unit, len);
+		errx(1, "unit %u: not an MBAP header (length %zu)", c->unit,
+		    len);
 	return c->nin < len ? 0 : len;
 }
 
@@ -161,18 +149,19 @@ http_len(struct client *c)
 
 	if (end == NULL) {
 		if (c->nin == sizeof(c->in))
-			die("an answer head longer than %zu bytes", c->nin);
+			errx(1, "an answer head longer than %zu bytes", c->nin);
 		return 0;
 	}
 	hlen = (size_t)(end - c->in) + 4;
 	memcpy(head, c->in, hlen);
 	head[hlen] = '\0';
 	if ((cl = strcasestr(head, "\r\nContent-Length:")) == NULL)
-		die("an answer without Content-Length: %.*s",
+		errx(1, "an answer without Content-Length: %.*s",
 		    (int)strcspn(head, "\r"), head);
 	len = hlen + strtoul(cl + 17, NULL, 10);
 	if (len > sizeof(c->in))
-		die("an answer of %zu bytes, more than %zu", len, sizeof(c->in));
+		errx(1, "an answer of %zu bytes, more than %zu", len,
+		    sizeof(c->in));
 	return c->nin < len ? 0 : len;
 }
 
@@ -184,11 +173,11 @@ readable(struct run *r, struct client *c)
 	size_t len;
 
 	if (got == 0)
-		die("unit %u: the server closed the connection", c->unit);
+		errx(1, "unit %u: the server closed the connection", c->unit);
 	if (got == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		die("read: %s", strerror(errno));
+		errx(1, "read: %s", strerror(errno));
 	}
 	c->nin += (size_t)got;
 	while ((len = r->http ? http_len(c) : mbap_len(c)) > 0) {
@@ -199,9 +188,10 @@ readable(struct run *r, struct client *c)
 }
 
 static void
-run(struct run *r, size_t count, uint32_t *lat)
+run(void *arg, size_t count, uint32_t *lat)
 {
 	struct pollfd pfd[BENCH_MAX_CLIENTS];
+	struct run *r = arg;
 
 	r->count = count;
 	r->issued = r->done = 0;
@@ -210,12 +200,12 @@ run(struct run *r, size_t count, uint32_t *lat)
 		issue(r, &r->c[i]);
 	while (r->done < count) {
 		if (bench_now_us() > r->deadline_us)
-			die("%zu of %zu transactions unanswered at the deadline",
-			    count - r->done, count);
+			errx(1, "%zu of %zu transactions unanswered at the "
+			    "deadline", count - r->done, count);
 		for (unsigned i = 0; i < r->nclients; i++)
 			pfd[i] = (struct pollfd){ r->c[i].fd, POLLIN, 0 };
 		if (poll(pfd, r->nclients, 1000) == -1 && errno != EINTR)
-			die("poll: %s", strerror(errno));
+			errx(1, "poll: %s", strerror(errno));
 		for (unsigned i = 0; i < r->nclients; i++)
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 				readable(r, &r->c[i]);
@@ -235,12 +225,12 @@ int
 main(int argc, char *argv[])
 {
 	struct run r = { .qty = 10 };
-	unsigned long port = 0, count = 0, warmup = 0, units = 1, secs = 300;
-	uint32_t *lat;
-	uint64_t t0;
+	struct bench_opts o = { .secs = 300 };
+	unsigned long units = 1;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "P:c:n:p:q:t:u:w:")) != -1) {
+	while ((ch = bench_getopt(&o, argc, argv, "P:c:n:p:q:t:u:w:")) !=
+	    -1) {
 		switch (ch) {
 		case 'P':
 			if (strcmp(optarg, "http") != 0 &&
@@ -251,46 +241,31 @@ main(int argc, char *argv[])
 		case 'c':
 			r.nclients = bench_number("c", optarg, 1, BENCH_MAX_CLIENTS);
 			break;
-		case 'n':
-			count = bench_number("n", optarg, 1, BENCH_MAX_COUNT);
-			break;
-		case 'p':
-			port = bench_number("p", optarg, 1, 65535);
-			break;
 		case 'q':
 			r.qty = bench_number("q", optarg, 1, 125);
 			break;
 		case 't':
-			secs = bench_number("t", optarg, 1, 3600);
+			o.secs = bench_number("t", optarg, 1, 3600);
 			break;
 		case 'u':
 			units = bench_number("u", optarg, 1, 247);
-			break;
-		case 'w':
-			warmup = bench_number("w", optarg, 0, BENCH_MAX_COUNT);
 			break;
 		default:
 			usage();
 		}
 	}
-	if (port == 0 || count == 0 || r.nclients == 0 || argc != optind)
+	if (o.port == 0 || o.count == 0 || r.nclients == 0 || argc != optind)
 		usage();
-	if ((r.c = calloc(r.nclients, sizeof(*r.c))) == NULL ||
-	    (lat = calloc(count, sizeof(*lat))) == NULL)
-		die("out of memory");
+	if ((r.c = calloc(r.nclients, sizeof(*r.c))) == NULL)
+		errx(1, "out of memory");
 	for (unsigned i = 0; i < r.nclients; i++) {
 		r.c[i].unit = (uint8_t)(1 + i % units);
-		dial(&r.c[i], (uint16_t)port);
+		dial(&r.c[i], (uint16_t)o.port);
 	}
-	r.deadline_us = bench_now_us() + secs * 1000000ULL;
-	run(&r, warmup, NULL);
-	r.errors = 0;
-	t0 = bench_now_us();
-	run(&r, count, lat);
-	bench_report(lat, count, bench_now_us() - t0, r.errors);
+	r.deadline_us = bench_now_us() + o.secs * 1000000ULL;
+	bench_measure(&o, run, &r, &r.errors);
 	for (unsigned i = 0; i < r.nclients; i++)
 		close(r.c[i].fd);
 	free(r.c);
-	free(lat);
 	return 0;
 }

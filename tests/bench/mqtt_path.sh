@@ -31,28 +31,19 @@
 # 1 when a run fails or loses messages.  Machines are noisy: trust the
 # ratios.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-build=$(readlink -f "${1:-$top/build}")
-count=${BENCH_COUNT:-2000}
-warmup=${BENCH_WARMUP:-200}
-runs=${BENCH_RUNS:-3}
+. "$(dirname "$0")/lib.sh"
+bench_env mqtt_path 2000 200 gateway/xgwd gateway/xgwctl gateway/xgw-broker \
+	adapters/mqtt/xgw-mqtt tests/bench/mqttload tests/bench/xmppecho tests/bench/xmpprelay
 window=${BENCH_WINDOW:-100}
 qos_list=${BENCH_QOS:-0 1}
 sizes=${BENCH_SIZES:-64 1024}
+bench_numbers "$window" $qos_list $sizes
 mqttload=$build/tests/bench/mqttload
-for p in gateway/xgwd gateway/xgwctl gateway/xgw-broker adapters/mqtt/xgw-mqtt \
-	tests/bench/mqttload tests/bench/xmppecho tests/bench/xmpprelay; do
-	[ -x "$build/$p" ] || { echo "mqtt_path: $build/$p is not built (ninja -C $build)" >&2; exit 1; }
-done
-for n in "$count" "$warmup" "$runs" "$window" $qos_list $sizes; do
-	case $n in '' | *[!0-9]*) echo "mqtt_path: '$n' is not a number (BENCH_*)" >&2; exit 1 ;; esac
-done
 
-name=mqtt_path
+name=$bench_name
 . "$top/tests/e2e-mqtt/lib-mqtt.sh"
 mqtt_setup "$build/gateway/xgwd" "$build/gateway/xgwctl" "$build/adapters/mqtt/xgw-mqtt" \
 	"$top/tests/e2e-mqtt/clients.py" "$top"
-. "$top/tests/bench/lib.sh"
 bench_prosody
 report_proc prosody "$(cat "$t/xmpp/prosody.pid")"
 
@@ -61,23 +52,15 @@ set -- $(free_ports 2)
 port_a=$1 port_b=$2
 mosquitto_start b "$port_b"
 report_proc mosquitto-B "${pids[-1]}"
-# mosquitto_start has no place for a bridge: broker A is started again with one
-mosquitto_start a "$port_a"
-kill "${pids[-1]}"
-wait "${pids[-1]}" 2>/dev/null
-cat >>"$t/mosquitto-a.conf" <<EOF
-connection bench-bridge
+# broker A bridges bridge/# to broker B: the "bridge" baseline
+mosquitto_extra="connection bench-bridge
 address 127.0.0.1:$port_b
 remote_clientid bench-bridge
 bridge_protocol_version mqttv311
 cleansession true
 try_private false
-topic bridge/# out 1
-EOF
-mosquitto -c "$t/mosquitto-a.conf" >>"$t/mosquitto-a.log" 2>&1 &
-pids+=($!)
-report_proc mosquitto-A $!
-wait_for 10 listening "$port_a" || die "mosquitto a does not listen on $port_a again"
+topic bridge/# out 1" mosquitto_start a "$port_a"
+report_proc mosquitto-A "${pids[-1]}"
 wait_for 30 grep -q 'as bench-bridge' "$t/mosquitto-b.log" ||
 	die "broker A's bridge did not connect to broker B: $(tail -3 "$t/mosquitto-a.log")"
 
@@ -93,25 +76,11 @@ gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$XMPP_COMPONENT" "$t/
 }"
 sed -i "1i gateway $GA" "$t/a.conf"
 sed -i "1i gateway $GB" "$t/b.conf"
-# xgwd makes its state-dir only to keep a generated UUID (systemd's
-# StateDirectory= makes it for the packaged daemon): without it gateway B
-# cannot save its peers and holds every acknowledgement back
-mkdir -p "$t/a.state" "$t/b.state"
 bench_broker "$GA" "$GB" "1 $(endpoint_uuid "$GA" mqtt) $broker_b mqtt event"
-registered() { grep -q "broker: registered" "$t/$1.log"; }
-flow_active() { "$xgwctl" status -s "$t/a.sock" | grep -q '^flow .* active'; }
 gw_up b
 gw_up a connected
-for g in a b; do
-	wait_for 20 registered $g || die "gateway $g did not register with the broker: $(tail -3 "$t/broker.log")"
-done
-wait_for 10 flow_active || die "gateway A does not hold the active flow"
-for g in a b; do
-	v=pid_$g
-	ad=$(pgrep -P "${!v}" xgw-mqtt) || die "gateway $g has no xgw-mqtt"
-	report_proc "xgwd-${g^}" "${!v}"
-	report_proc "xgw-mqtt-${g^}" "$ad"
-done
+bench_registered 1
+report_gateways xgw-mqtt
 bench_echo
 hwm_all >"$t/hwm.start"
 

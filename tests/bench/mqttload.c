@@ -19,9 +19,9 @@
  * arrivals of an earlier run are counted on standard error.  Exit 1 when
  * a client fails or the run does not finish within SECS.
  */
+#include <err.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,19 +53,6 @@ struct load {
 	int		 pending;	/* a connect or subscribe under way */
 	const char	*failed;
 };
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("mqttload: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
 
 static void
 put64(uint8_t *p, uint64_t v)
@@ -146,7 +133,8 @@ static void
 on_lost(void *arg, char *cause)
 {
 	(void)arg;
-	die("a broker connection was lost: %s", cause ? cause : "no reason");
+	errx(1, "a broker connection was lost: %s",
+	    cause ? cause : "no reason");
 }
 
 static void
@@ -201,13 +189,13 @@ settle(struct load *l, const char *what, int rc)
 	uint64_t deadline = bench_now_us() + UP_WAIT_S * 1000000ULL;
 
 	if (rc != MQTTASYNC_SUCCESS)
-		die("%s: %s", what, MQTTAsync_strerror(rc));
+		errx(1, "%s: %s", what, MQTTAsync_strerror(rc));
 	while (l->pending && wait_until(l, deadline))
 		;
 	if (l->pending)
-		die("%s: no answer within %d s", what, UP_WAIT_S);
+		errx(1, "%s: no answer within %d s", what, UP_WAIT_S);
 	if (l->failed != NULL)
-		die("%s: %s", what, l->failed);
+		errx(1, "%s: %s", what, l->failed);
 }
 
 static void
@@ -224,7 +212,7 @@ open_client(struct load *l, MQTTAsync *c, unsigned long port,
 	    NULL) != MQTTASYNC_SUCCESS ||
 	    MQTTAsync_setCallbacks(*c, l, on_lost, on_message,
 	    NULL) != MQTTASYNC_SUCCESS)
-		die("%s: cannot create the client", role);
+		errx(1, "%s: cannot create the client", role);
 	co.keepAliveInterval = 30;
 	co.cleansession = 1;
 	co.maxInflight = (int)l->window;
@@ -264,7 +252,7 @@ publish(struct load *l, uint8_t *payload)
 	rc = MQTTAsync_sendMessage(l->pub, l->topic, &m, NULL);
 	pthread_mutex_lock(&l->mu);
 	if (rc != MQTTASYNC_SUCCESS)
-		die("publish: %s", MQTTAsync_strerror(rc));
+		errx(1, "publish: %s", MQTTAsync_strerror(rc));
 	l->issued++;
 }
 
@@ -282,7 +270,7 @@ run(struct load *l, size_t count, uint32_t *lat, uint64_t deadline_us)
 
 	if ((payload = malloc(l->size)) == NULL ||
 	    (l->seen = calloc(count, 1)) == NULL)
-		die("out of memory");
+		errx(1, "out of memory");
 	for (size_t i = 0; i < l->size; i++)
 		payload[i] = pad_byte(i);
 	put64(payload, l->run);
@@ -292,7 +280,7 @@ run(struct load *l, size_t count, uint32_t *lat, uint64_t deadline_us)
 	l->first_us = l->last_us = bench_now_us();
 	while (l->arrived < count) {
 		if (bench_now_us() > deadline_us)
-			die("%zu of %zu messages missing at the deadline",
+			errx(1, "%zu of %zu messages missing at the deadline",
 			    count - l->arrived, count);
 		if (l->arrived != last) {
 			last = l->arrived;
@@ -326,18 +314,16 @@ main(int argc, char *argv[])
 	struct load l = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	    .cv = PTHREAD_COND_INITIALIZER, .topic = BENCH_MQTT_TOPIC,
 	    .qos = 1, .window = 100, .size = 64 };
-	unsigned long port_a = 0, port_b = 0, count = 0, warmup = 0;
-	unsigned long secs = 300;
+	struct bench_opts o = { .secs = 300 };
+	unsigned long port_a = 0, port_b = 0;
 	uint64_t deadline;
 	uint32_t *lat;
 	size_t got;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "T:W:a:b:n:q:s:t:w:")) != -1) {
+	while ((ch = bench_getopt(&o, argc, argv, "T:W:a:b:n:q:s:t:w:")) !=
+	    -1) {
 		switch (ch) {
-		case 'T':
-			secs = bench_number("T", optarg, 1, 3600);
-			break;
 		case 'W':
 			l.window = bench_number("W", optarg, 1, 65535);
 			break;
@@ -346,9 +332,6 @@ main(int argc, char *argv[])
 			break;
 		case 'b':
 			port_b = bench_number("b", optarg, 1, 65535);
-			break;
-		case 'n':
-			count = bench_number("n", optarg, 1, BENCH_MAX_COUNT);
 			break;
 		case 'q':
 			l.qos = bench_number("q", optarg, 0, 1);
@@ -359,32 +342,30 @@ main(int argc, char *argv[])
 		case 't':
 			l.topic = optarg;
 			break;
-		case 'w':
-			warmup = bench_number("w", optarg, 0, BENCH_MAX_COUNT);
-			break;
 		default:
 			usage();
 		}
 	}
-	if (port_a == 0 || port_b == 0 || count == 0 || optind != argc ||
+	if (port_a == 0 || port_b == 0 || o.count == 0 || optind != argc ||
 	    strpbrk(l.topic, "+#") != NULL)
 		usage();
-	if ((lat = calloc(count, sizeof(*lat))) == NULL)
-		die("out of memory");
+	if ((lat = calloc(o.count, sizeof(*lat))) == NULL)
+		errx(1, "out of memory");
 	/* above every run of an earlier process of this boot */
 	l.run = bench_now_us();
 	pthread_mutex_lock(&l.mu);
 	open_client(&l, &l.sub, port_b, "subscriber");
 	subscribe(&l);
 	open_client(&l, &l.pub, port_a, "publisher");
-	deadline = bench_now_us() + secs * 1000000ULL;
-	if (warmup > 0 && run(&l, warmup, NULL, deadline) < warmup)
-		die("warm-up: %zu of %lu messages arrived", l.arrived, warmup);
-	got = run(&l, count, lat, deadline);
-	bench_report(lat, got, l.last_us - l.first_us, count - got);
-	if (l.repeats > 0 || l.stale > 0 || l.damaged > 0 || got < count)
+	deadline = bench_now_us() + o.secs * 1000000ULL;
+	if (o.warmup > 0 && run(&l, o.warmup, NULL, deadline) < o.warmup)
+		errx(1, "warm-up: %zu of %lu messages arrived", l.arrived,
+		    o.warmup);
+	got = run(&l, o.count, lat, deadline);
+	bench_report(lat, got, l.last_us - l.first_us, o.count - got);
+	if (l.repeats > 0 || l.stale > 0 || l.damaged > 0 || got < o.count)
 		fprintf(stderr, "mqttload: %zu lost, %lu damaged, %lu repeated, "
-		    "%lu of an earlier run\n", count - got, l.damaged,
+		    "%lu of an earlier run\n", o.count - got, l.damaged,
 		    l.repeats, l.stale);
 	pthread_mutex_unlock(&l.mu);
 	MQTTAsync_disconnect(l.pub, NULL);

@@ -28,10 +28,9 @@
  * The sender keeps CLIENTS requests in flight (flow i for client i), as
  * gateway A does for CLIENTS Modbus clients, and prints bench_report's line.
  */
+#include <err.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +40,12 @@
 #include <strophe.h>
 
 #include "bench.h"
+#include "bench_xmpp.h"
 #include "http.h"
 #include "modbus.h"
 #include "mqtt.h"
 #include "xgw_transform.h"
 
-#define UP_WAIT_US	(15 * 1000000ULL)
 /* the endpoints of modbus_path.sh: only their length matters */
 #define SRC_UUID	"urn:uuid:a0a0a0a0-a0a0-4a0a-8a0a-a0a0a0a0a0a0"
 #define DST_UUID	"urn:uuid:11111111-1111-4111-8111-111111111111"
@@ -75,28 +74,6 @@ struct echo {
 	uint64_t	 deadline_us;
 };
 
-static volatile sig_atomic_t quit;
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("xmppecho: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void
-on_term(int sig)
-{
-	(void)sig;
-	quit = 1;
-}
-
 /* What one exchange carries, as bytes on the legacy side. */
 struct exchange {
 	const struct xgw_proto	*proto;
@@ -112,7 +89,7 @@ put(struct xgw_buf *b, const void *p, size_t n)
 	struct xgw_err err;
 
 	if (xgw_buf_put(b, p, n, &err) == -1)
-		die("%s", err.msg);
+		errx(1, "%s", err.msg);
 }
 
 static void
@@ -183,7 +160,7 @@ decode_exchange(xmpp_ctx_t *ctx, struct exchange *x, int sender)
 	void *sess;
 
 	if ((sess = calloc(1, x->proto->sess_size + 1)) == NULL)
-		die("out of memory");
+		errx(1, "out of memory");
 	if (x->proto == &xgw_mqtt_proto) {
 		/* as the adapter's connection, which says MQTT 5 in CONNECT */
 		mq = sess;
@@ -194,7 +171,7 @@ decode_exchange(xmpp_ctx_t *ctx, struct exchange *x, int sender)
 	if (x->proto->decode(ctx, sess, x->dir, x->req.data, x->req.len,
 	    &el[0], &err) == -1 || (x->rsp.len > 0 && x->proto->decode(ctx,
 	    sess, XGW_RESPONSE, x->rsp.data, x->rsp.len, &el[1], &err) == -1))
-		die("the benchmark's own %s PDU does not decode: %s",
+		errx(1, "the benchmark's own %s PDU does not decode: %s",
 		    x->proto->name, err.msg);
 	free(sess);
 	if (el[sender ? 1 : 0] != NULL)
@@ -220,7 +197,7 @@ prepare(struct echo *e, struct exchange *x, int sender)
 	    (e->msg = xgw_el_new(e->ctx, "message", NULL)) == NULL ||
 	    xmpp_stanza_set_type(e->msg, "normal") != XMPP_EOK ||
 	    xmpp_stanza_add_child(e->msg, e->pdu) != XMPP_EOK)
-		die("out of memory");
+		errx(1, "out of memory");
 	xmpp_stanza_release(el);
 }
 
@@ -232,7 +209,7 @@ sockopt(xmpp_conn_t *conn, void *sock)
 
 	if (setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one)) == -1)
-		die("TCP_NODELAY failed");
+		errx(1, "TCP_NODELAY failed");
 	return xmpp_sockopt_cb_keepalive(conn, sock);
 }
 
@@ -246,14 +223,14 @@ conn_event(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
 	(void)se;
 	if (ev == XMPP_CONN_CONNECT) {
 		if ((pres = xmpp_presence_new(e->ctx)) == NULL)
-			die("out of memory");
+			errx(1, "out of memory");
 		xmpp_send(conn, pres);
 		xmpp_stanza_release(pres);
 		e->up++;
 		return;
 	}
-	if (ev == XMPP_CONN_DISCONNECT && !quit)
-		die("%s: connection lost or refused (error %d)",
+	if (ev == XMPP_CONN_DISCONNECT && !bench_quit)
+		errx(1, "%s: connection lost or refused (error %d)",
 		    xmpp_conn_get_jid(conn), error);
 	e->up--;
 }
@@ -291,7 +268,7 @@ on_request(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 	if (xmpp_stanza_set_attribute(e->pdu, "flow", flow) != XMPP_EOK ||
 	    xmpp_stanza_set_attribute(e->pdu, "seq", seq) != XMPP_EOK ||
 	    xmpp_stanza_set_to(e->msg, from) != XMPP_EOK)
-		die("out of memory");
+		errx(1, "out of memory");
 	xmpp_send(conn, e->msg);
 	return 1;
 }
@@ -305,7 +282,7 @@ issue(struct echo *e, unsigned i)
 	c->busy = 1;
 	if (xgw_set_uint(e->pdu, "flow", i + 1) == -1 ||
 	    xgw_set_uint(e->pdu, "seq", c->seq) == -1)
-		die("out of memory");
+		errx(1, "out of memory");
 	c->sent_us = bench_now_us();
 	xmpp_send(e->conn, e->msg);
 	e->issued++;
@@ -325,7 +302,7 @@ on_answer(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 		return 1;
 	if (xgw_get_uint(pdu, "flow", UINT64_MAX, &flow, &err) == -1 ||
 	    xgw_get_uint(pdu, "seq", UINT64_MAX, &seq, &err) == -1)
-		die("an answer with a bad envelope: %s", err.msg);
+		errx(1, "an answer with a bad envelope: %s", err.msg);
 	/*
 	 * Prosody's XEP-0198 hands the messages a closed session had not
 	 * acknowledged to the account's next session: answers to an earlier
@@ -364,7 +341,7 @@ on_event(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 	if (xmpp_stanza_set_attribute(xmpp_stanza_get_children(e->ack), "seq",
 	    xmpp_stanza_get_attribute(pdu, "seq")) != XMPP_EOK ||
 	    xmpp_stanza_set_to(e->ack, from) != XMPP_EOK)
-		die("out of memory");
+		errx(1, "out of memory");
 	xmpp_send(conn, e->ack);
 	return 1;
 }
@@ -388,13 +365,15 @@ prepare_ack(struct echo *e)
 	    xmpp_stanza_set_type(e->ack, "normal") != XMPP_EOK ||
 	    (ack = xgw_el_new(e->ctx, "ack", XGW_NS)) == NULL ||
 	    xmpp_stanza_add_child(e->ack, ack) != XMPP_EOK)
-		die("out of memory");
+		errx(1, "out of memory");
 	xmpp_stanza_release(ack);
 }
 
 static void
-run(struct echo *e, size_t count, uint32_t *lat)
+run(void *arg, size_t count, uint32_t *lat)
 {
+	struct echo *e = arg;
+
 	e->count = count;
 	e->issued = e->done = 0;
 	e->lat = lat;
@@ -402,7 +381,7 @@ run(struct echo *e, size_t count, uint32_t *lat)
 		issue(e, i);
 	while (e->done < count) {
 		if (bench_now_us() > e->deadline_us)
-			die("%zu of %zu stanzas unanswered at the deadline",
+			errx(1, "%zu of %zu stanzas unanswered at the deadline",
 			    count - e->done, count);
 		xmpp_run_once(e->ctx, 100);
 	}
@@ -428,7 +407,7 @@ dial(struct echo *e, const char *server, unsigned short port,
 	xmpp_conn_t *conn;
 
 	if ((conn = xmpp_conn_new(e->ctx)) == NULL)
-		die("out of memory");
+		errx(1, "out of memory");
 	xmpp_conn_set_flags(conn, XMPP_CONN_FLAG_MANDATORY_TLS);
 	xmpp_conn_set_cafile(conn, ca);
 	xmpp_conn_set_sockopt_callback(conn, sockopt);
@@ -437,21 +416,18 @@ dial(struct echo *e, const char *server, unsigned short port,
 	xmpp_handler_add(conn, handler, NULL, "message", NULL, e);
 	if (xmpp_connect_client(conn, server, port, conn_event, e) !=
 	    XMPP_EOK)
-		die("%s: connection not started", jid);
+		errx(1, "%s: connection not started", jid);
 	return conn;
 }
 
-/* Closed streams, so that the server logs no lost connection. */
 static void
 hang_up(struct echo *e)
 {
-	quit = 1;
+	bench_quit = 1;
 	xmpp_disconnect(e->conn);
 	if (e->sink != NULL)
 		xmpp_disconnect(e->sink);
-	e->deadline_us = bench_now_us() + 2000000;
-	while (e->up > 0 && bench_now_us() < e->deadline_us)
-		xmpp_run_once(e->ctx, 100);
+	bench_xmpp_down(e->ctx, &e->up);
 	xmpp_conn_release(e->conn);
 	if (e->sink != NULL)
 		xmpp_conn_release(e->sink);
@@ -465,18 +441,16 @@ main(int argc, char *argv[])
 	    .qos = 1, .size = 64 };
 	const char *server = NULL, *ca = NULL, *jid = NULL, *pass = NULL;
 	const char *peer = NULL, *sink_jid = NULL, *sink_pass = NULL;
-	unsigned long port = 0, count = 0, warmup = 0, secs = 300;
-	uint32_t *lat = NULL;
+	struct bench_opts o = { .secs = 300 };
 	int ch, sender;
-	uint64_t t0;
 
 	if (argc < 2 || (strcmp(argv[1], "recv") != 0 &&
 	    strcmp(argv[1], "send") != 0))
 		usage();
 	sender = strcmp(argv[1], "send") == 0;
 	optind = 2;
-	while ((ch = getopt(argc, argv, "K:P:Q:T:a:b:c:j:k:n:p:q:r:s:t:w:")) !=
-	    -1) {
+	while ((ch = bench_getopt(&o, argc, argv,
+	    "K:P:Q:T:a:b:c:j:k:n:p:q:r:s:t:w:")) != -1) {
 		switch (ch) {
 		case 'K':
 			sink_pass = optarg;
@@ -497,9 +471,6 @@ main(int argc, char *argv[])
 		case 'b':
 			x.size = bench_number("b", optarg, 0, 65536);
 			break;
-		case 'T':
-			secs = bench_number("T", optarg, 1, 3600);
-			break;
 		case 'a':
 			ca = optarg;
 			break;
@@ -513,12 +484,6 @@ main(int argc, char *argv[])
 		case 'k':
 			pass = optarg;
 			break;
-		case 'n':
-			count = bench_number("n", optarg, 1, BENCH_MAX_COUNT);
-			break;
-		case 'p':
-			port = bench_number("p", optarg, 1, 65535);
-			break;
 		case 'q':
 			x.qty = bench_number("q", optarg, 1, 125);
 			break;
@@ -528,70 +493,53 @@ main(int argc, char *argv[])
 		case 't':
 			peer = optarg;
 			break;
-		case 'w':
-			warmup = bench_number("w", optarg, 0, BENCH_MAX_COUNT);
-			break;
 		default:
 			usage();
 		}
 	}
-	if (server == NULL || port == 0 || ca == NULL || jid == NULL ||
+	if (server == NULL || o.port == 0 || ca == NULL || jid == NULL ||
 	    pass == NULL || optind != argc || (sender && (peer == NULL ||
-	    e.nclients == 0 || count == 0)) ||
+	    e.nclients == 0 || o.count == 0)) ||
 	    /* events go one way: the receiver is in the sender */
 	    (x.proto == &xgw_mqtt_proto) != (sink_jid != NULL) ||
 	    (sink_jid != NULL) != (sink_pass != NULL) ||
 	    (sink_jid != NULL && !sender))
 		usage();
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
+	bench_signals();
 
 	xmpp_initialize();
 	if ((e.ctx = xmpp_ctx_new(NULL, NULL)) == NULL)
-		die("out of memory");
+		errx(1, "out of memory");
 	prepare(&e, &x, sender);
 	/*
 	 * Before the first connect: the server hands a session what an
 	 * earlier one of the account left unacknowledged, at once.
 	 */
-	if (sender && ((e.vc = calloc(e.nclients, sizeof(*e.vc))) == NULL ||
-	    (lat = calloc(count, sizeof(*lat))) == NULL))
-		die("out of memory");
-	e.conn = dial(&e, server, (unsigned short)port, ca, jid, pass,
+	if (sender && (e.vc = calloc(e.nclients, sizeof(*e.vc))) == NULL)
+		errx(1, "out of memory");
+	e.conn = dial(&e, server, (unsigned short)o.port, ca, jid, pass,
 	    sink_jid != NULL ? on_ack : sender ? on_answer : on_request);
 	if (sink_jid != NULL) {
 		prepare_ack(&e);
-		e.sink = dial(&e, server, (unsigned short)port, ca, sink_jid,
+		e.sink = dial(&e, server, (unsigned short)o.port, ca, sink_jid,
 		    sink_pass, on_event);
 	}
-	e.deadline_us = bench_now_us() + UP_WAIT_US;
-	while (e.up < (e.sink != NULL ? 2 : 1) && !quit) {
-		if (bench_now_us() > e.deadline_us)
-			die("%s: not connected within %llu s", jid,
-			    UP_WAIT_US / 1000000);
-		xmpp_run_once(e.ctx, 100);
-	}
+	bench_xmpp_up(e.ctx, &e.up, e.sink != NULL ? 2 : 1, jid);
 	if (sender) {
 		if (xmpp_stanza_set_to(e.msg, peer) != XMPP_EOK)
-			die("out of memory");
+			errx(1, "out of memory");
 		/* above every seq an earlier sender of this boot used */
 		e.seq = bench_now_us() * 1000;
-		e.deadline_us = bench_now_us() + secs * 1000000ULL;
-		run(&e, warmup, NULL);
-		e.errors = 0;
-		t0 = bench_now_us();
-		run(&e, count, lat);
-		bench_report(lat, count, bench_now_us() - t0, e.errors);
+		e.deadline_us = bench_now_us() + o.secs * 1000000ULL;
+		bench_measure(&o, run, &e, &e.errors);
 		if (e.stale > 0)
 			fprintf(stderr, "xmppecho: %lu answers of an earlier "
 			    "session ignored\n", e.stale);
-		free(lat);
 		free(e.vc);
 	} else {
 		printf("ready\n");
 		fflush(stdout);
-		while (!quit)
+		while (!bench_quit)
 			xmpp_run_once(e.ctx, 100);
 	}
 	hang_up(&e);

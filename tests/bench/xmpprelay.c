@@ -14,8 +14,7 @@
  * socket options, the same xmpp_run_once() loop.  Prints "ready" once
  * connected, and on SIGTERM "relayed=N dropped=N" before it exits 0.
  */
-#include <signal.h>
-#include <stdarg.h>
+#include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,39 +23,18 @@
 #include <strophe.h>
 
 #include "bench.h"
+#include "bench_xmpp.h"
 
 #define JID_MAX		256
-#define UP_WAIT_US	(15 * 1000000ULL)
 
 struct relay {
 	xmpp_ctx_t	*ctx;
 	xmpp_conn_t	*conn;
 	const char	*jid;		/* the component's domain */
+	char		 who[JID_MAX];	/* "component JID" */
 	int		 up;
 	unsigned long	 relayed, dropped;
 };
-
-static volatile sig_atomic_t quit;
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("xmpprelay: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void
-on_term(int sig)
-{
-	(void)sig;
-	quit = 1;
-}
 
 /* NODE%DOMAIN@relay[/res] -> NODE@DOMAIN; -1 when to is no proxy JID. */
 static int
@@ -107,7 +85,7 @@ on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *arg)
 	}
 	if (xmpp_stanza_set_to(st, dst) != XMPP_EOK ||
 	    xmpp_stanza_set_from(st, src) != XMPP_EOK)
-		die("out of memory");
+		errx(1, "out of memory");
 	xmpp_send(conn, st);
 	r->relayed++;
 	return 1;
@@ -125,9 +103,9 @@ on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
 		r->up = 1;
 		return;
 	}
-	if (!quit)
-		die("component %s: connection lost or refused (error %d)",
-		    r->jid, error);
+	if (!bench_quit)
+		errx(1, "%s: connection lost or refused (error %d)", r->who,
+		    error);
 	r->up = 0;
 }
 
@@ -139,7 +117,7 @@ read_secret(const char *path)
 
 	if ((f = fopen(path, "r")) == NULL ||
 	    fgets(secret, sizeof(secret), f) == NULL)
-		die("%s: cannot read the component secret", path);
+		errx(1, "%s: cannot read the component secret", path);
 	fclose(f);
 	secret[strcspn(secret, "\r\n")] = '\0';
 	return secret;
@@ -157,21 +135,17 @@ int
 main(int argc, char *argv[])
 {
 	struct relay r = { 0 };
+	struct bench_opts o = { 0 };
 	const char *server = NULL, *secret = NULL;
-	unsigned long port = 0;
-	uint64_t deadline;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "j:k:p:s:")) != -1) {
+	while ((ch = bench_getopt(&o, argc, argv, "j:k:p:s:")) != -1) {
 		switch (ch) {
 		case 'j':
 			r.jid = optarg;
 			break;
 		case 'k':
 			secret = read_secret(optarg);
-			break;
-		case 'p':
-			port = bench_number("p", optarg, 1, 65535);
 			break;
 		case 's':
 			server = optarg;
@@ -180,17 +154,16 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (server == NULL || port == 0 || r.jid == NULL || secret == NULL ||
+	if (server == NULL || o.port == 0 || r.jid == NULL || secret == NULL ||
 	    optind != argc || strchr(r.jid, '@') != NULL)
 		usage();
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
+	snprintf(r.who, sizeof(r.who), "component %s", r.jid);
+	bench_signals();
 
 	xmpp_initialize();
 	if ((r.ctx = xmpp_ctx_new(NULL, NULL)) == NULL ||
 	    (r.conn = xmpp_conn_new(r.ctx)) == NULL)
-		die("out of memory");
+		errx(1, "out of memory");
 	xmpp_conn_set_jid(r.conn, r.jid);
 	xmpp_conn_set_pass(r.conn, secret);
 	xmpp_conn_set_sockopt_callback(r.conn, xmpp_sockopt_cb_keepalive);
@@ -202,25 +175,17 @@ main(int argc, char *argv[])
 	 * at once and leaves it allocated (STACK-NOTES, gateway/broker.c).
 	 */
 	(void)xmpp_connect_client(r.conn, "nonexistent.invalid", 1, NULL, NULL);
-	if (xmpp_connect_component(r.conn, server, (unsigned short)port,
+	if (xmpp_connect_component(r.conn, server, (unsigned short)o.port,
 	    on_conn, &r) != XMPP_EOK)
-		die("component %s: connection not started", r.jid);
-	deadline = bench_now_us() + UP_WAIT_US;
-	while (!r.up && !quit) {
-		if (bench_now_us() > deadline)
-			die("component %s: not connected within %llu s", r.jid,
-			    UP_WAIT_US / 1000000);
-		xmpp_run_once(r.ctx, 100);
-	}
+		errx(1, "%s: connection not started", r.who);
+	bench_xmpp_up(r.ctx, &r.up, 1, r.who);
 	printf("ready\n");
 	fflush(stdout);
-	while (!quit)
+	while (!bench_quit)
 		xmpp_run_once(r.ctx, 100);
 	printf("relayed=%lu dropped=%lu\n", r.relayed, r.dropped);
 	xmpp_disconnect(r.conn);
-	deadline = bench_now_us() + 2000000;
-	while (r.up && bench_now_us() < deadline)
-		xmpp_run_once(r.ctx, 100);
+	bench_xmpp_down(r.ctx, &r.up);
 	xmpp_conn_release(r.conn);
 	xmpp_ctx_free(r.ctx);
 	xmpp_shutdown();
