@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -37,6 +38,8 @@
 #define REQ_MAX		4096
 #define REQ_HASH	8192	/* a power of two, twice REQ_MAX: short chains */
 #define NIL		(-1)
+/* fd 3, a listener, 256 clients, one connection a device */
+#define ADAPTER_POLLFDS	(1 + 1 + 256 + CONF_MAX_DEVICES)
 
 struct req {
 	uint64_t	 flow, seq;
@@ -69,6 +72,14 @@ struct adapter {
 	uint64_t		 current;	/* the event in the stanza callback, or 0 */
 	int			 held;
 	uint64_t		 early[ADAPTER_WINDOW / 64];	/* finished out of order */
+	/* the counters: the table, the values last sent, when next due */
+	const struct adapter_counter *counters;
+	uint64_t		*sent;
+	int			 ncounters;
+	unsigned		 stats_ms;
+	uint64_t		 stats_at;
+	char			*kv;		/* room for every line */
+	size_t			 kvsize;
 };
 
 uint64_t
@@ -315,11 +326,56 @@ adapter_send(struct adapter *a, const struct xgw_meta *m, xmpp_stanza_t *proto,
 	return 0;
 }
 
+/* Counters */
+
 void
-adapter_stats(struct adapter *a, const char *key_values)
+adapter_counters(struct adapter *a, const struct adapter_counter *t, int n,
+    unsigned interval_ms)
 {
-	if (queue(a, FRAME_STATS, 0, 0, key_values, strlen(key_values)) == -1)
+	a->kvsize = 1;
+	for (int i = 0; i < n; i++)
+		a->kvsize += strlen(t[i].name) + sizeof("=18446744073709551615\n");
+	if ((a->sent = calloc(n, sizeof(*a->sent))) == NULL ||
+	    (a->kv = malloc(a->kvsize)) == NULL)
+		fatal("counters");
+	a->counters = t;
+	a->ncounters = n;
+	a->stats_ms = interval_ms;
+}
+
+static int
+counters_moved(struct adapter *a)
+{
+	for (int i = 0; i < a->ncounters; i++)
+		if (*a->counters[i].value != a->sent[i])
+			return 1;
+	return 0;
+}
+
+/* Until the counters are due: -1 while none moved. */
+static int
+stats_timeout_ms(struct adapter *a, uint64_t now)
+{
+	if (!counters_moved(a))
+		return -1;
+	return a->stats_at > now ? (int)(a->stats_at - now) : 0;
+}
+
+static void
+stats_send(struct adapter *a, uint64_t now)
+{
+	size_t len = 0;
+
+	if (now < a->stats_at || !counters_moved(a))
+		return;
+	for (int i = 0; i < a->ncounters; i++) {
+		a->sent[i] = *a->counters[i].value;
+		len += snprintf(a->kv + len, a->kvsize - len, "%s=%llu\n",
+		    a->counters[i].name, (unsigned long long)a->sent[i]);
+	}
+	if (queue(a, FRAME_STATS, 0, 0, a->kv, len) == -1)
 		log_warn("stats to xgwd not queued");
+	a->stats_at = now + a->stats_ms;
 }
 
 /*
@@ -437,17 +493,55 @@ adapter_run(struct adapter *a, short revents)
 	return 0;
 }
 
-int
-adapter_fd(struct adapter *a)
-{
-	(void)a;
-	return ADAPTER_FD;
-}
-
-int
+/* fd 3's poll events: POLLIN, plus POLLOUT while frames wait. */
+static int
 adapter_events(struct adapter *a)
 {
 	return POLLIN | (frame_pending(&a->wr) ? POLLOUT : 0);
+}
+
+static int
+min_timeout(int a, int b)
+{
+	return a < 0 ? b : b < 0 || a < b ? a : b;
+}
+
+void
+adapter_loop(struct adapter *a, const struct adapter_part *p, int np)
+{
+	struct pollfd pfd[ADAPTER_POLLFDS];
+	int n[ADAPTER_PARTS], used, t, i;
+	uint64_t now;
+
+	if (np > ADAPTER_PARTS)
+		fatalx("adapter_loop: %d parts, at most %d", np, ADAPTER_PARTS);
+	for (;;) {
+		now = adapter_now_ms();
+		pfd[0] = (struct pollfd){ ADAPTER_FD, adapter_events(a), 0 };
+		t = min_timeout(adapter_timeout_ms(a), stats_timeout_ms(a, now));
+		for (i = 0, used = 1; i < np; used += n[i++]) {
+			n[i] = p[i].pollfds == NULL ? 0 :
+			    p[i].pollfds(pfd + used, ADAPTER_POLLFDS - used);
+			if (p[i].timeout_ms != NULL)
+				t = min_timeout(t, p[i].timeout_ms(now));
+		}
+		if (poll(pfd, used, t) == -1) {
+			if (errno != EINTR)
+				fatal("poll");
+			continue;
+		}
+		for (i = 0, used = 1; i < np; used += n[i++])
+			if (p[i].io != NULL)
+				p[i].io(pfd + used, n[i]);
+		now = adapter_now_ms();
+		for (i = 0; i < np; i++)
+			if (p[i].timers != NULL)
+				p[i].timers(now);
+		stats_send(a, now);
+		if (adapter_run(a, pfd[0].revents) == -1)
+			break;
+	}
+	log_info("xgwd is gone; stopping");
 }
 
 xmpp_ctx_t *
@@ -713,6 +807,79 @@ adapter_listen(const struct conf_adapter *c, int type)
 		return -1;
 	}
 	return fd;
+}
+
+void
+adapter_refuse(struct adapter *a, int fd, const char *why, uint64_t *refused)
+{
+	(*refused)++;
+	log_warnx("listen %s port %u: client refused: %s", a->conf.listen,
+	    a->conf.listen_port, why);
+	close(fd);
+}
+
+int
+adapter_accept(struct adapter *a, int lfd, int room, uint64_t *refused,
+    char *peer, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd, one = 1;
+
+	while ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		if (room) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
+			adapter_peer_name(&ss, peer, len);
+			return fd;
+		}
+		adapter_refuse(a, fd, "too many clients", refused);
+		sl = sizeof(ss);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		log_warn("listen %s port %u: accept", a->conf.listen,
+		    a->conf.listen_port);
+	return -1;
+}
+
+ssize_t
+adapter_read(int fd, void *buf, size_t len, const char **why)
+{
+	ssize_t n = recv(fd, buf, len, 0);
+
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return 0;
+	if (n <= 0)
+		*why = n == 0 ? "end of stream" : strerror(errno);
+	return n <= 0 ? -1 : n;
+}
+
+int
+adapter_write(int fd, const void *buf, size_t len, size_t *off)
+{
+	ssize_t n;
+
+	while (*off < len) {
+		n = send(fd, (const uint8_t *)buf + *off, len - *off,
+		    MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		*off += n;
+	}
+	return 0;
+}
+
+int
+adapter_device(struct adapter *a, const char *uuid)
+{
+	for (int i = 0; i < a->conf.ndevices; i++)
+		if (strcmp(a->conf.devices[i].uuid, uuid) == 0)
+			return i;
+	return -1;
 }
 
 void

@@ -13,14 +13,15 @@
  * FRAME_STANZA frames, each one <pdu> envelope, with xgwd.  Adapters do I/O
  * and no policy: xgwd judges every stanza.
  *
- * The runtime owns fd 3 and a table of requests awaiting an answer; the
- * adapter registers callbacks and polls its own sockets together with
- * adapter_fd() in one loop.
+ * The runtime owns fd 3, a table of requests awaiting an answer and the
+ * poll loop: the adapter registers callbacks, its counters and the parts
+ * whose sockets adapter_loop polls together with fd 3.
  */
 #ifndef XGW_ADAPTER_H
 #define XGW_ADAPTER_H
 
 #include <sys/socket.h>
+#include <poll.h>
 #include <stdint.h>
 #include <strophe.h>
 
@@ -94,13 +95,43 @@ void		 adapter_confirm_delivery(struct adapter *);
 uint64_t	 adapter_event_hold(struct adapter *);
 void		 adapter_event_done(struct adapter *, uint64_t event);	/* 0: nothing */
 
-/* For the adapter's poll loop: fd 3 (POLLIN, plus POLLOUT when pending). */
-int		 adapter_fd(struct adapter *);
-int		 adapter_events(struct adapter *);	/* the poll events to ask for */
+/*
+ * The counters xgwd reads, as FRAME_STATS "name=value" lines: adapter_loop
+ * sends the table when a value moved, at most once every interval_ms.
+ * The table and the values it points to live as long as the adapter.
+ */
+struct adapter_counter {
+	const char	*name;
+	const uint64_t	*value;
+};
+void		 adapter_counters(struct adapter *,
+		    const struct adapter_counter *, int n, unsigned interval_ms);
+
+/*
+ * One part of an adapter's I/O (its client side, its device side) for
+ * adapter_loop; any callback may be NULL.
+ */
+struct adapter_part {
+	/* the descriptors to poll, at most max of them; returns how many */
+	int	(*pollfds)(struct pollfd *, int max);
+	/* after poll, every round: the same descriptors with their revents */
+	void	(*io)(const struct pollfd *, int n);
+	int	(*timeout_ms)(uint64_t now);	/* until its next timer; -1: none */
+	void	(*timers)(uint64_t now);
+};
+/*
+ * The poll loop over fd 3 and the descriptors of at most ADAPTER_PARTS
+ * parts, each round in the parts' order: I/O, then timers, then the
+ * counters, then xgwd's frames.  Returns when xgwd is gone.
+ */
+#define ADAPTER_PARTS	4
+void		 adapter_loop(struct adapter *, const struct adapter_part *,
+		    int nparts);
+
+/* For a loop of one's own (the runtime's tests): fd 3's timers and frames. */
 int		 adapter_timeout_ms(struct adapter *);	/* until the next request timeout */
 /* After poll: reads and dispatches frames, fires timeouts, flushes.  -1: xgwd is gone. */
 int		 adapter_run(struct adapter *, short revents);
-void		 adapter_stats(struct adapter *, const char *key_values);
 
 uint64_t	 adapter_now_ms(void);	/* CLOCK_MONOTONIC: the clock of every timeout */
 
@@ -110,6 +141,34 @@ uint64_t	 adapter_now_ms(void);	/* CLOCK_MONOTONIC: the clock of every timeout *
  * Called from configure, while still privileged.
  */
 int		 adapter_listen(const struct conf_adapter *, int type);
+/*
+ * The next client on the listening socket lfd, -1 when none waits.  One
+ * that finds no room (room 0) is refused.  The client's socket is
+ * non-blocking, with TCP_NODELAY (answers go out whole: Nagle would only
+ * delay their tails); peer gets its "address:port".
+ */
+int		 adapter_accept(struct adapter *, int lfd, int room,
+		    uint64_t *refused, char *peer, size_t len);
+/* Closes a client accepted but not served, counts and logs it. */
+void		 adapter_refuse(struct adapter *, int fd, const char *why,
+		    uint64_t *refused);
+/*
+ * Reads what a non-blocking socket has, at most len bytes: how many (0
+ * when none wait), or -1 with why ("end of stream", or the error) when
+ * the connection is over.
+ */
+ssize_t		 adapter_read(int fd, void *buf, size_t len, const char **why);
+/*
+ * Writes buf[*off..len) to a non-blocking socket as far as it takes it,
+ * advancing *off: the one write loop of every adapter's connections.
+ * 0 when all is written or the socket is full, -1 with errno on error.
+ */
+int		 adapter_write(int fd, const void *buf, size_t len, size_t *off);
+/*
+ * The index of device uuid in the configuration block, -1 if none:
+ * adapters keep their devices in the block's order, found by uuid.
+ */
+int		 adapter_device(struct adapter *, const char *uuid);
 /* "address:port" of a peer, for log lines. */
 void		 adapter_peer_name(const struct sockaddr_storage *, char *,
 		    size_t);

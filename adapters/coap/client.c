@@ -191,7 +191,7 @@ out_add(const struct peer *p, struct xgw_buf *msg, struct obs *o)
 	*msg = (struct xgw_buf){ 0 };
 	u->tries = 0;
 	u->wait_ms = ACK_TIMEOUT_MS + r % (ACK_TIMEOUT_MS / 2);
-	u->at = now_ms() + u->wait_ms;
+	u->at = adapter_now_ms() + u->wait_ms;
 	u->obs = o;
 }
 
@@ -336,7 +336,7 @@ xchg_new(const struct peer *p, const uint8_t *msg)
 	x->mid = xgw_be16(msg + 2);
 	x->con = MSG_TYPE(msg) == T_CON;
 	tok_get(msg, &x->tok);
-	x->at = now_ms() + ACK_DELAY_MS;
+	x->at = adapter_now_ms() + ACK_DELAY_MS;
 	return x;
 }
 
@@ -378,7 +378,7 @@ deliver(struct xchg *x, struct xgw_buf *b)
 			out_add(&x->peer, b, x->obs);
 	}
 	x->state = X_DONE;
-	x->at = now_ms() + LIFETIME_MS;
+	x->at = adapter_now_ms() + LIFETIME_MS;
 }
 
 static void
@@ -552,7 +552,7 @@ malformed(const struct peer *p, const uint8_t *msg, size_t n,
 {
 	static uint64_t second;
 	static int logged;
-	uint64_t now = now_ms() / 1000;
+	uint64_t now = adapter_now_ms() / 1000;
 
 	cnt.malformed++;
 	if (now != second) {
@@ -596,12 +596,24 @@ datagram(const struct peer *p, const uint8_t *msg, size_t n)
 	xmpp_stanza_release(el);
 }
 
+int
+client_pollfds(struct pollfd *p, int max)
+{
+	if (sock == -1 || max < 1)
+		return 0;
+	*p = (struct pollfd){ sock, POLLIN, 0 };
+	return 1;
+}
+
 void
-client_input(void)
+client_io(const struct pollfd *pfd, int npfd)
 {
 	static uint8_t buf[XGW_COAP_MSG_MAX + 1];
 	struct peer p;
 	ssize_t n;
+
+	if (npfd == 0 || !(pfd->revents & POLLIN))
+		return;
 
 	for (int i = 0; i < RECV_BURST; i++) {
 		p.len = sizeof(p.sa);
@@ -615,7 +627,6 @@ client_input(void)
 		/* a truncated datagram decodes as "too-large" */
 		datagram(&p, buf, (size_t)n < sizeof(buf) ? (size_t)n :
 		    sizeof(buf));
-		stats_changed();
 	}
 }
 

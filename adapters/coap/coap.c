@@ -1,6 +1,6 @@
 /*
- * xgw-coap: main, the poll loop over xgwd's socket, the client side's UDP
- * socket and libcoap's descriptor, the runtime's callbacks, the counters
+ * xgw-coap: main, the runtime's callbacks, the parts its poll loop runs
+ * (the client side's UDP socket, libcoap's descriptor), the counters
  * xgwd reads, and what both sides do to datagrams (encode, decode, set
  * type, message id and token).
  */
@@ -22,19 +22,6 @@
 struct adapter	*ad;
 struct counters	 cnt;
 
-static int	 client_sock = -1;
-static int	 stats_dirty;
-static uint64_t	 stats_at;
-
-uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Tokens and first message ids: RFC 7252 5.3.1 asks for unguessable ones. */
 void
 random_bytes(void *p, size_t n)
@@ -43,48 +30,30 @@ random_bytes(void *p, size_t n)
 		fatal("getrandom");
 }
 
-void
-stats_changed(void)
-{
-	stats_dirty = 1;
-}
-
-static void
-stats_send(uint64_t now)
-{
-	char kv[1024];
-
-	if (!stats_dirty || now < stats_at)
-		return;
-	snprintf(kv, sizeof(kv),
-	    "requests=%llu\npiggybacked=%llu\nseparate=%llu\nduplicates=%llu\n"
-	    "pings=%llu\nno-route=%llu\nbad-gateway=%llu\ngateway-timeout=%llu\n"
-	    "busy=%llu\nmalformed=%llu\nunexpected=%llu\nnotifications=%llu\n"
-	    "observations=%llu\ncancelled=%llu\norphan-events=%llu\n"
-	    "device-requests=%llu\ndevice-answers=%llu\ndevice-failed=%llu\n"
-	    "device-timeouts=%llu\ndevice-refused=%llu\ndevice-events=%llu\n"
-	    "renewals=%llu\n",
-	    (unsigned long long)cnt.requests, (unsigned long long)cnt.piggybacked,
-	    (unsigned long long)cnt.separate, (unsigned long long)cnt.duplicates,
-	    (unsigned long long)cnt.pings, (unsigned long long)cnt.no_route,
-	    (unsigned long long)cnt.bad_gateway,
-	    (unsigned long long)cnt.gateway_timeout,
-	    (unsigned long long)cnt.busy, (unsigned long long)cnt.malformed,
-	    (unsigned long long)cnt.unexpected,
-	    (unsigned long long)cnt.notifications,
-	    (unsigned long long)cnt.observations,
-	    (unsigned long long)cnt.cancelled,
-	    (unsigned long long)cnt.orphan_events,
-	    (unsigned long long)cnt.dev_requests,
-	    (unsigned long long)cnt.dev_answers,
-	    (unsigned long long)cnt.dev_failed,
-	    (unsigned long long)cnt.dev_timeouts,
-	    (unsigned long long)cnt.dev_refused,
-	    (unsigned long long)cnt.dev_events, (unsigned long long)cnt.renewals);
-	adapter_stats(ad, kv);
-	stats_dirty = 0;
-	stats_at = now + STATS_MS;
-}
+static const struct adapter_counter counters[] = {
+	{ "requests", &cnt.requests },
+	{ "piggybacked", &cnt.piggybacked },
+	{ "separate", &cnt.separate },
+	{ "duplicates", &cnt.duplicates },
+	{ "pings", &cnt.pings },
+	{ "no-route", &cnt.no_route },
+	{ "bad-gateway", &cnt.bad_gateway },
+	{ "gateway-timeout", &cnt.gateway_timeout },
+	{ "busy", &cnt.busy },
+	{ "malformed", &cnt.malformed },
+	{ "unexpected", &cnt.unexpected },
+	{ "notifications", &cnt.notifications },
+	{ "observations", &cnt.observations },
+	{ "cancelled", &cnt.cancelled },
+	{ "orphan-events", &cnt.orphan_events },
+	{ "device-requests", &cnt.dev_requests },
+	{ "device-answers", &cnt.dev_answers },
+	{ "device-failed", &cnt.dev_failed },
+	{ "device-timeouts", &cnt.dev_timeouts },
+	{ "device-refused", &cnt.dev_refused },
+	{ "device-events", &cnt.dev_events },
+	{ "renewals", &cnt.renewals },
+};
 
 void
 tok_get(const uint8_t *msg, struct tok *t)
@@ -220,7 +189,7 @@ static int
 configure(struct adapter *a, const struct conf_adapter *c)
 {
 	(void)a;
-	if (c->listen[0] != '\0' && (client_sock = client_open(c)) == -1)
+	if (c->listen[0] != '\0' && client_open(c) == -1)
 		return -1;
 	return c->ndevices > 0 ? device_open(c) : 0;
 }
@@ -244,7 +213,6 @@ on_stanza(struct adapter *a, const struct xgw_meta *m, xmpp_stanza_t *el,
 		client_event(m, el);
 		break;
 	}
-	stats_changed();
 }
 
 static void
@@ -253,45 +221,6 @@ on_failed(struct adapter *a, uint64_t flow, uint64_t seq, const char *reason,
 {
 	(void)a;
 	client_failed(flow, seq, reason, cookie);
-	stats_changed();
-}
-
-static int
-min_timeout(int a, int b)
-{
-	return a < 0 ? b : b < 0 || a < b ? a : b;
-}
-
-static void
-loop(void)
-{
-	struct pollfd pfd[3];
-	uint64_t now;
-	int t;
-
-	for (;;) {
-		now = now_ms();
-		pfd[0] = (struct pollfd){ adapter_fd(ad), adapter_events(ad), 0 };
-		pfd[1] = (struct pollfd){ client_sock, POLLIN, 0 };
-		pfd[2] = (struct pollfd){ device_fd(), POLLIN, 0 };
-		t = min_timeout(adapter_timeout_ms(ad), client_timeout_ms(now));
-		t = min_timeout(t, device_timeout_ms(now));
-		if (stats_dirty)
-			t = min_timeout(t, stats_at > now ? (int)(stats_at - now) : 0);
-		if (poll(pfd, 3, t) == -1 && errno != EINTR)
-			fatal("poll");
-		if (adapter_run(ad, pfd[0].revents) == -1) {
-			log_info("xgwd closed the connection; exiting");
-			return;
-		}
-		if (pfd[1].revents & POLLIN)
-			client_input();
-		device_run();
-		now = now_ms();
-		client_timers(now);
-		device_timers(now);
-		stats_send(now);
-	}
 }
 
 int
@@ -299,11 +228,17 @@ main(int argc, char *argv[])
 {
 	static const struct adapter_cb cb = { configure, on_stanza, on_failed,
 	    NULL, NULL };
+	static const struct adapter_part parts[] = {
+		{ client_pollfds, client_io, client_timeout_ms, client_timers },
+		{ device_pollfds, device_io, device_timeout_ms, device_timers },
+	};
 
 	signal(SIGPIPE, SIG_IGN);
 	coap_startup();
 	ad = adapter_init(argc, argv, "xgw-coap", &cb);
+	adapter_counters(ad, counters, sizeof(counters) / sizeof(counters[0]),
+	    STATS_MS);
 	adapter_configure(ad);
-	loop();
+	adapter_loop(ad, parts, sizeof(parts) / sizeof(parts[0]));
 	return 0;
 }

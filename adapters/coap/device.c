@@ -142,14 +142,20 @@ device_open(const struct conf_adapter *c)
 }
 
 int
-device_fd(void)
+device_pollfds(struct pollfd *p, int max)
 {
-	return cctx != NULL ? coap_context_get_coap_fd(cctx) : -1;
+	if (cctx == NULL || max < 1)
+		return 0;
+	*p = (struct pollfd){ coap_context_get_coap_fd(cctx), POLLIN, 0 };
+	return 1;
 }
 
+/* Every round: libcoap keeps work of its own that no descriptor shows. */
 void
-device_run(void)
+device_io(const struct pollfd *p, int n)
 {
+	(void)p;
+	(void)n;
 	if (cctx != NULL && coap_io_process(cctx, COAP_IO_NO_WAIT) == -1)
 		log_warnx("coap: libcoap I/O processing failed");
 }
@@ -312,7 +318,6 @@ respond_code(const struct xgw_meta *rq, int con, uint16_t mid,
 		cnt.dev_timeouts++;
 	else
 		cnt.dev_failed++;
-	stats_changed();
 }
 
 /* Our bytes, handed to libcoap as they are: it parses them into its PDU. */
@@ -354,7 +359,7 @@ dreq_new(struct device *d, const struct xgw_meta *m, const struct xgw_buf *b,
 			q->omid = xgw_be16(b->data + 2);
 			q->con = MSG_TYPE(b->data) == T_CON;
 			q->observe = observe;
-			q->deadline = now_ms() + d->conf->timeout_ms;
+			q->deadline = adapter_now_ms() + d->conf->timeout_ms;
 			return q;
 		}
 	return NULL;
@@ -465,7 +470,7 @@ renew_at(const coap_pdu_t *pdu)
 	uint64_t age = o ? coap_decode_var_bytes8(coap_opt_value(o),
 	    coap_opt_length(o)) : MAX_AGE_S;
 
-	return now_ms() + age * 1000 + RENEW_SLACK_MS;
+	return adapter_now_ms() + age * 1000 + RENEW_SLACK_MS;
 }
 
 /* A registration the device accepted: its observation, kept until it ends. */
@@ -609,7 +614,6 @@ on_response(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcvd,
 		}
 	}
 	xgw_buf_free(&b);
-	stats_changed();
 	/* RFC 7641 3.6: an unknown notification is rejected, which ends it */
 	return known || coap_pdu_get_type(rcvd) == COAP_MESSAGE_ACK ?
 	    COAP_RESPONSE_OK : COAP_RESPONSE_FAIL;

@@ -53,9 +53,7 @@ extern struct adapter	*ad;
 extern struct counters	 cnt;
 
 /* coap.c */
-uint64_t	 now_ms(void);
 void		 random_bytes(void *, size_t);
-void		 stats_changed(void);
 void		 tok_get(const uint8_t *msg, struct tok *);
 int		 tok_eq(const struct tok *, const uint8_t *, size_t);
 int		 msg_encode(xmpp_stanza_t *, struct xgw_buf *, const char *who);
@@ -71,7 +69,8 @@ int		 msg_class(xmpp_stanza_t *);
 
 /* client.c */
 int		 client_open(const struct conf_adapter *);
-void		 client_input(void);
+int		 client_pollfds(struct pollfd *, int max);
+void		 client_io(const struct pollfd *, int n);
 void		 client_answer(const struct xgw_meta *, xmpp_stanza_t *);
 void		 client_event(const struct xgw_meta *, xmpp_stanza_t *);
 void		 client_failed(uint64_t flow, uint64_t seq, const char *reason,
@@ -82,8 +81,8 @@ void		 client_timers(uint64_t now);
 /* device.c */
 int		 device_open(const struct conf_adapter *);
 void		 device_request(const struct xgw_meta *, xmpp_stanza_t *);
-int		 device_fd(void);
-void		 device_run(void);
+int		 device_pollfds(struct pollfd *, int max);
+void		 device_io(const struct pollfd *, int n);
 int		 device_timeout_ms(uint64_t now);
 void		 device_timers(uint64_t now);
 

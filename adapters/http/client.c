@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -108,23 +107,18 @@ client_flush(int slot)
 {
 	struct client *c = clients[slot];
 	struct answer *a;
-	ssize_t n;
+	size_t was;
 
 	while (c->qlen > 0 && (a = q_at(c, 0))->done) {
-		while (a->off < a->out.len) {
-			n = send(c->fd, a->out.data + a->off, a->out.len - a->off,
-			    MSG_NOSIGNAL);
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				return;
-			if (n == -1) {
-				client_close(slot, strerror(errno));
-				return;
-			}
-			a->off += n;
-			c->deadline_ms = adapter_now_ms() + IDLE_MS;
+		was = a->off;
+		if (adapter_write(c->fd, a->out.data, a->out.len, &a->off) == -1) {
+			client_close(slot, strerror(errno));
+			return;
 		}
+		if (a->off > was)
+			c->deadline_ms = adapter_now_ms() + IDLE_MS;
+		if (a->off < a->out.len)
+			return;
 		xgw_buf_free(&a->out);
 		c->qhead = (c->qhead + 1) % PIPELINE;
 		c->qlen--;
@@ -517,47 +511,40 @@ client_read(int slot)
 {
 	struct client *c = clients[slot];
 	uint8_t sink[4096];
+	const char *why;
 	ssize_t n;
 
 	if (c->lingering) {
-		n = recv(c->fd, sink, sizeof(sink), 0);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0 || (c->drained += n) > LINGER_MAX)
+		n = adapter_read(c->fd, sink, sizeof(sink), &why);
+		if (n == -1 || (c->drained += n) > LINGER_MAX)
 			client_close(slot, "answered and shut down");
 		return;
 	}
-	n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		return;
-	if (n <= 0) {
-		client_close(slot, n == 0 ? "end of stream" : strerror(errno));
-		return;
+	n = adapter_read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen,
+	    &why);
+	if (n == -1)
+		client_close(slot, why);
+	else if (n > 0) {
+		c->inlen += n;
+		client_process(slot);
 	}
-	c->inlen += n;
-	client_process(slot);
 }
 
 static void
 client_accept(void)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	struct client *c;
-	int fd, slot, one = 1;
+	char peer[sizeof(c->peer)];
+	int fd, slot = 0;
 
-	while ((fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-		for (slot = 0; slot < MAX_CLIENTS && clients[slot]; slot++)
-			;
-		if (slot == MAX_CLIENTS || (c = malloc(sizeof(*c))) == NULL) {
-			cnt.refused++;
-			log_warnx("listen %s port %u: client refused: %s",
-			    conf->listen, conf->listen_port,
-			    slot == MAX_CLIENTS ? "too many clients" :
-			    "out of memory");
-			close(fd);
+	for (;;) {
+		while (slot < MAX_CLIENTS && clients[slot] != NULL)
+			slot++;
+		if ((fd = adapter_accept(ad, listen_fd, slot < MAX_CLIENTS,
+		    &cnt.refused, peer, sizeof(peer))) == -1)
+			return;
+		if ((c = malloc(sizeof(*c))) == NULL) {
+			adapter_refuse(ad, fd, "out of memory", &cnt.refused);
 			continue;
 		}
 		/* the input buffer is left as it is: only inlen bytes count */
@@ -566,18 +553,12 @@ client_accept(void)
 		c->id = next_flow++;
 		c->reading = 1;
 		c->deadline_ms = adapter_now_ms() + IDLE_MS;
-		adapter_peer_name(&ss, c->peer, sizeof(c->peer));
-		/* answers go out whole: Nagle would only delay their tails */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		memcpy(c->peer, peer, sizeof(c->peer));
 		clients[slot] = c;
 		cnt.accepted++;
 		log_debug("client %s flow=%llu connected", c->peer,
 		    (unsigned long long)c->id);
-		sl = sizeof(ss);
 	}
-	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-		log_warn("listen %s port %u: accept", conf->listen,
-		    conf->listen_port);
 }
 
 static struct client *

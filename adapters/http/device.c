@@ -56,15 +56,6 @@ static int polled[CONF_MAX_DEVICES];
 
 static void device_kick(struct device *);
 
-static struct device *
-device_find(const char *uuid)
-{
-	for (int i = 0; i < ndevices; i++)
-		if (strcmp(devices[i].conf->uuid, uuid) == 0)
-			return &devices[i];
-	return NULL;
-}
-
 /* The response stanza for job j, from the device (uuid) or made here. */
 static int
 job_send(const char *uuid, const struct job *j, xmpp_stanza_t *el)
@@ -213,21 +204,9 @@ static void
 device_write(struct device *d)
 {
 	struct job *j = d->q[d->qhead];
-	ssize_t n;
 
-	while (d->sent < j->req.len) {
-		n = send(d->fd, j->req.data + d->sent, j->req.len - d->sent,
-		    MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n == -1) {
-			device_lost(d, strerror(errno));
-			return;
-		}
-		d->sent += n;
-	}
+	if (adapter_write(d->fd, j->req.data, j->req.len, &d->sent) == -1)
+		device_lost(d, strerror(errno));
 }
 
 /* Puts the next job on the wire, answering those whose time is up. */
@@ -385,7 +364,8 @@ device_connected(struct device *d)
 void
 device_request(const struct xgw_meta *m, xmpp_stanza_t *el)
 {
-	struct device *d = device_find(m->dst);
+	int di = adapter_device(ad, m->dst);
+	struct device *d = di == -1 ? NULL : &devices[di];
 	const char *kind = xmpp_stanza_get_attribute(el, "kind");
 	struct xgw_err e;
 	struct job *j;

@@ -1,11 +1,9 @@
 /*
- * xgw-http: main, the poll loop over xgwd's socket, the listener, the
- * clients and the device connections, the runtime's callbacks, the
- * counters xgwd reads, and what both sides share: the answers made here
- * (400, 413, 502, 504, ...), header tokens, and the transform's session.
+ * xgw-http: main, the runtime's callbacks, the parts its poll loop runs
+ * (the clients, the device connections), the counters xgwd reads, and
+ * what both sides share: the answers made here (400, 413, 502, 504, ...),
+ * header tokens, and the transform's session.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -125,36 +123,26 @@ el_method(xmpp_stanza_t *el)
 	return m != NULL ? m : "";
 }
 
-static void
-stats_send(void)
-{
-	static struct counters last;
-	char kv[1024];
-
-	if (memcmp(&last, &cnt, sizeof(cnt)) == 0)
-		return;
-	last = cnt;
-	snprintf(kv, sizeof(kv), "clients-accepted=%llu\nclients-refused=%llu\n"
-	    "requests=%llu\nmalformed=%llu\noversize=%llu\nno-route=%llu\n"
-	    "path-failed=%llu\ntimed-out=%llu\nlate-responses=%llu\n"
-	    "bad-answers=%llu\nidle-closed=%llu\ndevice-requests=%llu\n"
-	    "device-answers=%llu\ndevice-interim=%llu\ndevice-failed=%llu\n"
-	    "device-timeouts=%llu\ndevice-retries=%llu\ndevice-bad=%llu\n",
-	    (unsigned long long)cnt.accepted, (unsigned long long)cnt.refused,
-	    (unsigned long long)cnt.requests, (unsigned long long)cnt.malformed,
-	    (unsigned long long)cnt.oversize, (unsigned long long)cnt.no_route,
-	    (unsigned long long)cnt.path_failed,
-	    (unsigned long long)cnt.timed_out, (unsigned long long)cnt.late,
-	    (unsigned long long)cnt.bad_answers,
-	    (unsigned long long)cnt.idle_closed,
-	    (unsigned long long)cnt.dev_requests,
-	    (unsigned long long)cnt.dev_answers,
-	    (unsigned long long)cnt.dev_interim,
-	    (unsigned long long)cnt.dev_failed,
-	    (unsigned long long)cnt.dev_timeouts,
-	    (unsigned long long)cnt.dev_retries, (unsigned long long)cnt.dev_bad);
-	adapter_stats(ad, kv);
-}
+static const struct adapter_counter counters[] = {
+	{ "clients-accepted", &cnt.accepted },
+	{ "clients-refused", &cnt.refused },
+	{ "requests", &cnt.requests },
+	{ "malformed", &cnt.malformed },
+	{ "oversize", &cnt.oversize },
+	{ "no-route", &cnt.no_route },
+	{ "path-failed", &cnt.path_failed },
+	{ "timed-out", &cnt.timed_out },
+	{ "late-responses", &cnt.late },
+	{ "bad-answers", &cnt.bad_answers },
+	{ "idle-closed", &cnt.idle_closed },
+	{ "device-requests", &cnt.dev_requests },
+	{ "device-answers", &cnt.dev_answers },
+	{ "device-interim", &cnt.dev_interim },
+	{ "device-failed", &cnt.dev_failed },
+	{ "device-timeouts", &cnt.dev_timeouts },
+	{ "device-retries", &cnt.dev_retries },
+	{ "device-bad", &cnt.dev_bad },
+};
 
 static int
 configure(struct adapter *a, const struct conf_adapter *c)
@@ -188,61 +176,21 @@ on_failed(struct adapter *a, uint64_t flow, uint64_t seq, const char *reason,
 		client_failed(flow, seq, reason);
 }
 
-static int
-min_timeout(int a, int b)
-{
-	if (a < 0)
-		return b;
-	if (b < 0)
-		return a;
-	return a < b ? a : b;
-}
-
-static void
-loop(void)
-{
-	struct pollfd pfd[1 + 1 + 256 + CONF_MAX_DEVICES];
-	const int max = sizeof(pfd) / sizeof(pfd[0]);
-	uint64_t now, stats_at = adapter_now_ms() + STATS_MS;
-
-	for (;;) {
-		int nc, nd, t;
-
-		now = adapter_now_ms();
-		pfd[0] = (struct pollfd){ adapter_fd(ad), adapter_events(ad), 0 };
-		nc = client_pollfds(pfd + 1, max - 1);
-		nd = device_pollfds(pfd + 1 + nc, max - 1 - nc);
-		t = min_timeout(adapter_timeout_ms(ad), client_timeout_ms(now));
-		t = min_timeout(t, device_timeout_ms(now));
-		t = min_timeout(t, (int)(stats_at > now ? stats_at - now : 0));
-		if (poll(pfd, 1 + nc + nd, t) == -1) {
-			if (errno != EINTR)
-				fatal("poll");
-			continue;
-		}
-		client_run(pfd + 1, nc);
-		device_run(pfd + 1 + nc, nd);
-		now = adapter_now_ms();
-		client_timers(now);
-		device_timers(now);
-		if (now >= stats_at) {
-			stats_send();
-			stats_at = now + STATS_MS;
-		}
-		if (adapter_run(ad, pfd[0].revents) == -1)
-			return;
-	}
-}
-
 int
 main(int argc, char *argv[])
 {
 	static const struct adapter_cb cb = { configure, on_stanza, on_failed,
 	    NULL, NULL };
 
+	static const struct adapter_part parts[] = {
+		{ client_pollfds, client_run, client_timeout_ms, client_timers },
+		{ device_pollfds, device_run, device_timeout_ms, device_timers },
+	};
+
 	ad = adapter_init(argc, argv, "http", &cb);
+	adapter_counters(ad, counters, sizeof(counters) / sizeof(counters[0]),
+	    STATS_MS);
 	adapter_configure(ad);
-	loop();
-	log_info("xgwd is gone; stopping");
+	adapter_loop(ad, parts, sizeof(parts) / sizeof(parts[0]));
 	return 0;
 }

@@ -58,7 +58,7 @@
 #define CONNECT_MAX_MS	100	/* bound of a blocking connect to a device */
 #define BACKOFF_MIN_MS	250
 #define BACKOFF_MAX_MS	8000
-#define STATS_MS	10000
+#define STATS_MS	10000	/* counters go to xgwd at most this often */
 
 #define NS_READINGS	"urn:xgw:readings:1"
 #define READ_DATA_MAX	250	/* the data of 125 registers or 2000 bits */
@@ -146,8 +146,10 @@ static struct adapter *ad;
 static int listen_fd = -1;
 static int route_of[256];		/* unit -> index of its route, -1 none */
 static struct client *clients[MAX_CLIENTS];
+static int polled[MAX_CLIENTS];		/* client slots in the order polled */
 static struct device *devices;
 static int ndevices;
+static int dpolled[CONF_MAX_DEVICES];	/* devices in the order polled */
 static struct poll *polls;
 static int npolls;
 static uint64_t next_flow = 1, next_seq = 1;
@@ -198,21 +200,14 @@ static void
 client_flush(int slot)
 {
 	struct client *c = clients[slot];
-	ssize_t n;
+	size_t sent = 0;
 
-	while (c->outlen > 0) {
-		n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n == -1) {
-			client_close(slot, strerror(errno));
-			return;
-		}
-		memmove(c->out, c->out + n, c->outlen - n);
-		c->outlen -= n;
+	if (adapter_write(c->fd, c->out, c->outlen, &sent) == -1) {
+		client_close(slot, strerror(errno));
+		return;
 	}
+	memmove(c->out, c->out + sent, c->outlen - sent);
+	c->outlen -= sent;
 }
 
 static void
@@ -317,18 +312,17 @@ static void
 client_read(int slot)
 {
 	struct client *c = clients[slot];
+	const char *why;
 	ssize_t n;
 
-	n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		return;
-	if (n <= 0) {
-		client_close(slot, n == 0 ? "end of stream" : strerror(errno));
-		return;
+	n = adapter_read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen,
+	    &why);
+	if (n == -1)
+		client_close(slot, why);
+	else if (n > 0) {
+		c->inlen += n;
+		client_process(slot);
 	}
-	c->inlen += n;
-	client_process(slot);
 }
 
 static int
@@ -341,37 +335,62 @@ client_wants_input(const struct client *c)
 static void
 client_accept(void)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	struct client *c;
-	int fd, slot;
+	char peer[sizeof(c->peer)];
+	int fd, slot = 0;
 
-	while ((fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-		for (slot = 0; slot < MAX_CLIENTS && clients[slot]; slot++)
-			;
-		if (slot == MAX_CLIENTS || (c = calloc(1, sizeof(*c))) == NULL) {
-			st.refused++;
-			log_warnx("listen %s port %u: client refused: %s",
-			    adapter_conf(ad)->listen, adapter_conf(ad)->listen_port,
-			    slot == MAX_CLIENTS ? "too many clients" :
-			    "out of memory");
-			close(fd);
+	for (;;) {
+		while (slot < MAX_CLIENTS && clients[slot] != NULL)
+			slot++;
+		if ((fd = adapter_accept(ad, listen_fd, slot < MAX_CLIENTS,
+		    &st.refused, peer, sizeof(peer))) == -1)
+			return;
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			adapter_refuse(ad, fd, "out of memory", &st.refused);
 			continue;
 		}
 		c->fd = fd;
 		c->id = next_flow++;
-		adapter_peer_name(&ss, c->peer, sizeof(c->peer));
-		set_nodelay(fd);
+		memcpy(c->peer, peer, sizeof(c->peer));
 		clients[slot] = c;
 		st.accepted++;
 		log_debug("client %s flow=%llu connected", c->peer,
 		    (unsigned long long)c->id);
-		sl = sizeof(ss);
 	}
-	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-		log_warn("listen %s port %u: accept", adapter_conf(ad)->listen,
-		    adapter_conf(ad)->listen_port);
+}
+
+/* The listener (fd -1 without one: poll skips it), then each client. */
+static int
+client_pollfds(struct pollfd *p, int max)
+{
+	int n = 0;
+
+	p[n++] = (struct pollfd){ listen_fd, POLLIN, 0 };
+	for (int i = 0; i < MAX_CLIENTS && n < max; i++) {
+		const struct client *c = clients[i];
+
+		if (c == NULL)
+			continue;
+		polled[n - 1] = i;
+		p[n++] = (struct pollfd){ c->fd,
+		    (client_wants_input(c) ? POLLIN : 0) |
+		    (c->outlen ? POLLOUT : 0), 0 };
+	}
+	return n;
+}
+
+static void
+client_io(const struct pollfd *p, int n)
+{
+	if (p[0].revents & POLLIN)
+		client_accept();
+	for (int i = 1; i < n; i++) {
+		if (clients[polled[i - 1]] != NULL &&
+		    (p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			client_read(polled[i - 1]);
+		if (clients[polled[i - 1]] != NULL && (p[i].revents & POLLOUT))
+			client_flush(polled[i - 1]);
+	}
 }
 
 /* The client of a call, if it is still connected; its request is over. */
@@ -642,10 +661,9 @@ device_kick(struct device *d)
 static struct device *
 device_find(const char *uuid)
 {
-	for (int i = 0; i < ndevices; i++)
-		if (strcmp(devices[i].conf->uuid, uuid) == 0)
-			return &devices[i];
-	return NULL;
+	int i = adapter_device(ad, uuid);
+
+	return i == -1 ? NULL : &devices[i];
 }
 
 /* A request stanza for one of our devices. */
@@ -752,12 +770,32 @@ device_read(struct device *d)
 	device_kick(d);
 }
 
+static int
+device_pollfds(struct pollfd *p, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < ndevices && n < max; i++)
+		if (devices[i].fd != -1) {
+			dpolled[n] = i;
+			p[n++] = (struct pollfd){ devices[i].fd, POLLIN, 0 };
+		}
+	return n;
+}
+
+static void
+device_io(const struct pollfd *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (devices[dpolled[i]].fd != -1 &&
+		    (p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			device_read(&devices[dpolled[i]]);
+}
+
 /* Timeouts of the requests on the wire, and reconnects. */
 static void
-device_timers(void)
+device_timers(uint64_t now)
 {
-	uint64_t now = adapter_now_ms();
-
 	for (int i = 0; i < ndevices; i++) {
 		struct device *d = &devices[i];
 
@@ -776,9 +814,9 @@ device_timers(void)
 }
 
 static int
-device_timeout_ms(void)
+device_timeout_ms(uint64_t now)
 {
-	uint64_t now = adapter_now_ms(), next = UINT64_MAX;
+	uint64_t next = UINT64_MAX;
 
 	for (int i = 0; i < ndevices; i++) {
 		const struct device *d = &devices[i];
@@ -1038,10 +1076,8 @@ poll_answer(struct job *j, const uint8_t *p, size_t n)
  * the device is slower than the interval).
  */
 static void
-poll_timers(void)
+poll_timers(uint64_t now)
 {
-	uint64_t now = adapter_now_ms();
-
 	for (int i = 0; i < npolls; i++) {
 		struct poll *p = &polls[i];
 
@@ -1064,9 +1100,9 @@ poll_timers(void)
 }
 
 static int
-poll_timeout_ms(void)
+poll_timeout_ms(uint64_t now)
 {
-	uint64_t now = adapter_now_ms(), next = UINT64_MAX;
+	uint64_t next = UINT64_MAX;
 
 	for (int i = 0; i < npolls; i++)
 		if (polls[i].due_ms < next)
@@ -1208,108 +1244,29 @@ on_taken(struct adapter *a, uint64_t flow, uint64_t seq)
 	st.events_taken++;
 }
 
-static void
-send_stats(void)
-{
-	static struct counters last;
-	char kv[1024];
-
-	if (memcmp(&last, &st, sizeof(st)) == 0)
-		return;
-	last = st;
-	snprintf(kv, sizeof(kv), "clients-accepted=%llu\nclients-refused=%llu\n"
-	    "requests=%llu\nmalformed=%llu\nno-route=%llu\npath-failed=%llu\n"
-	    "timed-out=%llu\nlate-responses=%llu\ndevice-requests=%llu\n"
-	    "device-answers=%llu\ndevice-timeouts=%llu\n"
-	    "device-unreachable=%llu\ndevice-late=%llu\ndevice-bad=%llu\n"
-	    "poll-cycles=%llu\npoll-overruns=%llu\npoll-reads=%llu\n"
-	    "poll-reads-bad=%llu\nreadings-sent=%llu\nreadings-taken=%llu\n"
-	    "readings-refused=%llu\n",
-	    (unsigned long long)st.accepted, (unsigned long long)st.refused,
-	    (unsigned long long)st.requests, (unsigned long long)st.malformed,
-	    (unsigned long long)st.noroute, (unsigned long long)st.path_failed,
-	    (unsigned long long)st.timed_out, (unsigned long long)st.late,
-	    (unsigned long long)st.dev_requests,
-	    (unsigned long long)st.dev_answers,
-	    (unsigned long long)st.dev_timeouts,
-	    (unsigned long long)st.dev_unreachable,
-	    (unsigned long long)st.dev_late, (unsigned long long)st.dev_bad,
-	    (unsigned long long)st.cycles, (unsigned long long)st.overruns,
-	    (unsigned long long)st.poll_reads, (unsigned long long)st.poll_bad,
-	    (unsigned long long)st.events, (unsigned long long)st.events_taken,
-	    (unsigned long long)st.events_refused);
-	adapter_stats(ad, kv);
-}
-
-static int
-min_timeout(int a, int b)
-{
-	if (a < 0)
-		return b;
-	if (b < 0)
-		return a;
-	return a < b ? a : b;
-}
-
-static void
-loop(void)
-{
-	struct pollfd pfd[2 + MAX_CLIENTS + CONF_MAX_DEVICES];
-	int ci[MAX_CLIENTS], di[CONF_MAX_DEVICES];
-	uint64_t stats_at = adapter_now_ms() + STATS_MS;
-
-	for (;;) {
-		int n = 2, nc = 0, nd = 0, t;
-
-		pfd[0] = (struct pollfd){ adapter_fd(ad), adapter_events(ad), 0 };
-		pfd[1] = (struct pollfd){ listen_fd, POLLIN, 0 };
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			struct client *c = clients[i];
-
-			if (c == NULL)
-				continue;
-			ci[nc++] = i;
-			pfd[n++] = (struct pollfd){ c->fd,
-			    (client_wants_input(c) ? POLLIN : 0) |
-			    (c->outlen ? POLLOUT : 0), 0 };
-		}
-		for (int i = 0; i < ndevices; i++) {
-			if (devices[i].fd == -1)
-				continue;
-			di[nd++] = i;
-			pfd[n++] = (struct pollfd){ devices[i].fd, POLLIN, 0 };
-		}
-		t = min_timeout(adapter_timeout_ms(ad), device_timeout_ms());
-		t = min_timeout(t, poll_timeout_ms());
-		t = min_timeout(t, (int)(stats_at > adapter_now_ms() ?
-		    stats_at - adapter_now_ms() : 0));
-		if (poll(pfd, n, t) == -1 && errno != EINTR)
-			fatal("poll");
-		if (pfd[1].revents & POLLIN)
-			client_accept();
-		for (int i = 0; i < nc; i++) {
-			short re = pfd[2 + i].revents;
-
-			if (clients[ci[i]] != NULL &&
-			    (re & (POLLIN | POLLHUP | POLLERR)))
-				client_read(ci[i]);
-			if (clients[ci[i]] != NULL && (re & POLLOUT))
-				client_flush(ci[i]);
-		}
-		for (int i = 0; i < nd; i++)
-			if (devices[di[i]].fd != -1 &&
-			    (pfd[2 + nc + i].revents & (POLLIN | POLLHUP | POLLERR)))
-				device_read(&devices[di[i]]);
-		poll_timers();
-		device_timers();
-		if (adapter_now_ms() >= stats_at) {
-			send_stats();
-			stats_at = adapter_now_ms() + STATS_MS;
-		}
-		if (adapter_run(ad, pfd[0].revents) == -1)
-			return;
-	}
-}
+static const struct adapter_counter counters[] = {
+	{ "clients-accepted", &st.accepted },
+	{ "clients-refused", &st.refused },
+	{ "requests", &st.requests },
+	{ "malformed", &st.malformed },
+	{ "no-route", &st.noroute },
+	{ "path-failed", &st.path_failed },
+	{ "timed-out", &st.timed_out },
+	{ "late-responses", &st.late },
+	{ "device-requests", &st.dev_requests },
+	{ "device-answers", &st.dev_answers },
+	{ "device-timeouts", &st.dev_timeouts },
+	{ "device-unreachable", &st.dev_unreachable },
+	{ "device-late", &st.dev_late },
+	{ "device-bad", &st.dev_bad },
+	{ "poll-cycles", &st.cycles },
+	{ "poll-overruns", &st.overruns },
+	{ "poll-reads", &st.poll_reads },
+	{ "poll-reads-bad", &st.poll_bad },
+	{ "readings-sent", &st.events },
+	{ "readings-taken", &st.events_taken },
+	{ "readings-refused", &st.events_refused },
+};
 
 int
 main(int argc, char *argv[])
@@ -1317,9 +1274,16 @@ main(int argc, char *argv[])
 	static const struct adapter_cb cb = { configure, on_stanza, on_failed,
 	    on_taken, NULL };
 
+	static const struct adapter_part parts[] = {
+		{ client_pollfds, client_io, NULL, NULL },
+		{ NULL, NULL, poll_timeout_ms, poll_timers },
+		{ device_pollfds, device_io, device_timeout_ms, device_timers },
+	};
+
 	ad = adapter_init(argc, argv, "modbus", &cb);
+	adapter_counters(ad, counters, sizeof(counters) / sizeof(counters[0]),
+	    STATS_MS);
 	adapter_configure(ad);
-	loop();
-	log_info("xgwd is gone; stopping");
+	adapter_loop(ad, parts, sizeof(parts) / sizeof(parts[0]));
 	return 0;
 }

@@ -503,11 +503,21 @@ far_event(const struct xgw_meta *m, xmpp_stanza_t *el)
 	}
 }
 
-void
-far_timers(void)
+/* Folds the paho threads' counts into cnt. */
+static void
+far_counters(void)
 {
-	uint64_t now = adapter_now_ms();
+	cnt.far_published = cnt.far_failed = 0;
+	for (int i = 0; i < nfars; i++) {
+		cnt.far_published += atomic_load(&fars[i].published);
+		cnt.far_failed += atomic_load(&fars[i].failed);
+	}
+}
 
+void
+far_timers(uint64_t now)
+{
+	far_counters();
 	if (nfars > 0)
 		pubs_collect();
 	for (int i = 0; i < nfars; i++) {
@@ -531,26 +541,20 @@ far_timers(void)
 
 /* paho's threads write it when a publish is over (-1: no devices). */
 int
-far_fd(void)
+far_pollfds(struct pollfd *p, int max)
 {
-	return wake_fd;
+	if (wake_fd == -1 || max < 1)
+		return 0;
+	*p = (struct pollfd){ wake_fd, POLLIN, 0 };
+	return 1;
 }
 
 /* Reconnections: look again at least this often. */
 int
-far_timeout_ms(void)
+far_timeout_ms(uint64_t now)
 {
+	(void)now;
 	return nfars > 0 ? 100 : -1;
-}
-
-void
-far_counters(void)
-{
-	cnt.far_published = cnt.far_failed = 0;
-	for (int i = 0; i < nfars; i++) {
-		cnt.far_published += atomic_load(&fars[i].published);
-		cnt.far_failed += atomic_load(&fars[i].failed);
-	}
 }
 
 /*

@@ -690,8 +690,10 @@ input(void)
 }
 
 void
-local_io(short revents)
+local_io(const struct pollfd *p, int n)
 {
+	short revents = n > 0 ? p->revents : 0;
+
 	if (fd == -1 || revents == 0)
 		return;
 	if (state == L_CONNECTING) {
@@ -709,14 +711,8 @@ local_io(short revents)
 		flush();
 }
 
-int
-local_fd(void)
-{
-	return fd;
-}
-
 /* TLS may want to read to write, or the reverse. */
-short
+static short
 local_events(void)
 {
 	if (state == L_CONNECTING)
@@ -727,6 +723,15 @@ local_events(void)
 	    tls_wants();
 }
 
+int
+local_pollfds(struct pollfd *p, int max)
+{
+	if (fd == -1 || max < 1)
+		return 0;
+	*p = (struct pollfd){ fd, local_events(), 0 };
+	return 1;
+}
+
 /* Read, but not seen by poll: in our buffer while blocked, or in TLS's. */
 static int
 unread(void)
@@ -735,10 +740,8 @@ unread(void)
 }
 
 void
-local_timers(void)
+local_timers(uint64_t now)
 {
-	uint64_t now = adapter_now_ms();
-
 	if (unread()) {
 		drain();
 		if (state != L_DOWN && tls_pending())
@@ -765,9 +768,9 @@ local_timers(void)
 }
 
 int
-local_timeout_ms(void)
+local_timeout_ms(uint64_t now)
 {
-	uint64_t now = adapter_now_ms(), next;
+	uint64_t next;
 
 	if (conf->listen[0] == '\0')
 		return -1;

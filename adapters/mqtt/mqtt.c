@@ -7,8 +7,6 @@
  * the broker their dst names.  Both sides and fd 3 to xgwd share one poll
  * loop; paho's threads only count, and say when a publish is over.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,79 +95,27 @@ on_taken(struct adapter *a, uint64_t flow, uint64_t seq)
 	local_taken(seq);
 }
 
-static void
-send_stats(void)
-{
-	static struct counters last;
-	char kv[1024];
-
-	far_counters();
-	if (memcmp(&last, &cnt, sizeof(cnt)) == 0)
-		return;
-	last = cnt;
-	snprintf(kv, sizeof(kv), "received=%llu\nevents=%llu\ntaken=%llu\n"
-	    "denied=%llu\nrefused=%llu\nloops-cut=%llu\nno-route=%llu\n"
-	    "redelivered=%llu\nbroker-connects=%llu\nbroker-lost=%llu\n"
-	    "far-events=%llu\nfar-published=%llu\nfar-failed=%llu\n"
-	    "far-dropped=%llu\nfar-bad=%llu\nfar-again=%llu\n"
-	    "remapped=%llu\nremap-refused=%llu\nprops-dropped=%llu\n",
-	    (unsigned long long)cnt.received, (unsigned long long)cnt.events,
-	    (unsigned long long)cnt.taken, (unsigned long long)cnt.denied,
-	    (unsigned long long)cnt.refused, (unsigned long long)cnt.loops,
-	    (unsigned long long)cnt.no_route,
-	    (unsigned long long)cnt.redelivered,
-	    (unsigned long long)cnt.connects, (unsigned long long)cnt.lost,
-	    (unsigned long long)cnt.far_events,
-	    (unsigned long long)cnt.far_published,
-	    (unsigned long long)cnt.far_failed,
-	    (unsigned long long)cnt.far_dropped, (unsigned long long)cnt.far_bad,
-	    (unsigned long long)cnt.far_again,
-	    (unsigned long long)cnt.remapped,
-	    (unsigned long long)cnt.remap_refused,
-	    (unsigned long long)cnt.props_dropped);
-	adapter_stats(ad, kv);
-}
-
-static int
-min_timeout(int a, int b)
-{
-	if (a < 0)
-		return b;
-	if (b < 0)
-		return a;
-	return a < b ? a : b;
-}
-
-static void
-loop(void)
-{
-	struct pollfd pfd[3];
-	uint64_t stats_at = adapter_now_ms() + STATS_MS, now;
-	int t;
-
-	for (;;) {
-		pfd[0] = (struct pollfd){ adapter_fd(ad), adapter_events(ad), 0 };
-		/* a negative fd (no connection now) is skipped by poll */
-		pfd[1] = (struct pollfd){ local_fd(), local_events(), 0 };
-		pfd[2] = (struct pollfd){ far_fd(), POLLIN, 0 };
-		now = adapter_now_ms();
-		t = min_timeout(adapter_timeout_ms(ad), local_timeout_ms());
-		t = min_timeout(t, far_timeout_ms());
-		t = min_timeout(t, (int)(stats_at > now ? stats_at - now : 0));
-		if (poll(pfd, 3, t) == -1 && errno != EINTR)
-			fatal("poll");
-		if (pfd[1].fd != -1)
-			local_io(pfd[1].revents);
-		local_timers();
-		far_timers();
-		if (adapter_now_ms() >= stats_at) {
-			send_stats();
-			stats_at = adapter_now_ms() + STATS_MS;
-		}
-		if (adapter_run(ad, pfd[0].revents) == -1)
-			return;
-	}
-}
+static const struct adapter_counter counters[] = {
+	{ "received", &cnt.received },
+	{ "events", &cnt.events },
+	{ "taken", &cnt.taken },
+	{ "denied", &cnt.denied },
+	{ "refused", &cnt.refused },
+	{ "loops-cut", &cnt.loops },
+	{ "no-route", &cnt.no_route },
+	{ "redelivered", &cnt.redelivered },
+	{ "broker-connects", &cnt.connects },
+	{ "broker-lost", &cnt.lost },
+	{ "far-events", &cnt.far_events },
+	{ "far-published", &cnt.far_published },
+	{ "far-failed", &cnt.far_failed },
+	{ "far-dropped", &cnt.far_dropped },
+	{ "far-bad", &cnt.far_bad },
+	{ "far-again", &cnt.far_again },
+	{ "remapped", &cnt.remapped },
+	{ "remap-refused", &cnt.remap_refused },
+	{ "props-dropped", &cnt.props_dropped },
+};
 
 int
 main(int argc, char *argv[])
@@ -177,13 +123,19 @@ main(int argc, char *argv[])
 	static const struct adapter_cb cb = { configure, on_stanza, on_failed,
 	    on_taken, NULL };
 
+	static const struct adapter_part parts[] = {
+		{ local_pollfds, local_io, local_timeout_ms, local_timers },
+		{ far_pollfds, NULL, far_timeout_ms, far_timers },
+	};
+
 	ad = adapter_init(argc, argv, "mqtt", &cb);
+	adapter_counters(ad, counters, sizeof(counters) / sizeof(counters[0]),
+	    STATS_MS);
 	/* xgwd acknowledges an event from afar once its broker has it */
 	adapter_confirm_delivery(ad);
 	adapter_configure(ad);
 	far_start();
-	loop();
-	log_info("xgwd is gone; stopping");
+	adapter_loop(ad, parts, sizeof(parts) / sizeof(parts[0]));
 	far_stop();
 	return 0;
 }

@@ -50,11 +50,11 @@ int	 is_prop(xmpp_stanza_t *, unsigned id);
 int	 local_init(const struct conf_adapter *);
 void	 local_taken(uint64_t seq);
 void	 local_refused(uint64_t seq, const char *reason);
-int	 local_fd(void);
-short	 local_events(void);
-void	 local_io(short revents);
-int	 local_timeout_ms(void);
-void	 local_timers(void);
+/* the part of adapter_loop that is the local broker's connection */
+int	 local_pollfds(struct pollfd *, int max);
+void	 local_io(const struct pollfd *, int n);
+int	 local_timeout_ms(uint64_t now);
+void	 local_timers(uint64_t now);
 
 /* topic.c */
 void	 topic_init(const struct conf_mqtt *);
@@ -78,10 +78,13 @@ void	 client_id(char *, size_t, const char *suffix);
 int	 far_init(const struct conf_adapter *);
 void	 far_start(void);
 void	 far_event(const struct xgw_meta *, xmpp_stanza_t *el);
-void	 far_timers(void);	/* also finishes what paho's threads confirmed */
-int	 far_fd(void);
-int	 far_timeout_ms(void);
+/*
+ * The part of adapter_loop that is paho's: its timers also finish what
+ * paho's threads confirmed and fold their counts into cnt.
+ */
+int	 far_pollfds(struct pollfd *, int max);
+void	 far_timers(uint64_t now);
+int	 far_timeout_ms(uint64_t now);
 void	 far_stop(void);
-void	 far_counters(void);	/* folds the paho threads' counts into cnt */
 
 #endif
