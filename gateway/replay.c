@@ -29,7 +29,7 @@
 #define WINDOW_DEFAULT	(1024 * 1024)
 
 struct counter {
-	char		 key[64];
+	char		 key[128];
 	uint64_t	 n;
 };
 
@@ -113,24 +113,51 @@ usage(void)
 	exit(2);
 }
 
-static void
-count(struct counts *c, const char *key)
+static size_t
+hash_str(size_t h, const char *s)
 {
-	size_t h = 5381;
+	while (*s != '\0')
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
 
-	for (const char *s = key; *s != '\0'; s++)
-		h = h * 33 + (unsigned char)*s;
+/* Is key "proto/what" (or "what" when proto is NULL)? */
+static int
+key_is(const char *key, const char *proto, const char *what)
+{
+	if (proto != NULL) {
+		size_t n = strlen(proto);
+
+		if (strncmp(key, proto, n) != 0 || key[n] != '/')
+			return 0;
+		key += n + 1;
+	}
+	return strcmp(key, what) == 0;
+}
+
+/*
+ * Counts "proto/what" (or "what" when proto is NULL).  It runs for every
+ * PDU, so the key is only written out the first time.
+ */
+static void
+count(struct counts *c, const char *proto, const char *what)
+{
+	size_t h = proto != NULL ? hash_str(hash_str(5381, proto), "/") : 5381;
+
+	h = hash_str(h, what);
 	c->total++;
 	for (size_t i = 0; i < COUNT_SLOTS; i++) {
 		struct counter *k = &c->slot[(h + i) % COUNT_SLOTS];
 
 		if (k->n == 0) {
-			snprintf(k->key, sizeof(k->key), "%s", key);
+			snprintf(k->key, sizeof(k->key), "%s%s%s",
+			    proto != NULL ? proto : "", proto != NULL ? "/" : "",
+			    what);
 			k->n = 1;
 			c->used++;
 			return;
 		}
-		if (strcmp(k->key, key) == 0) {
+		if (key_is(k->key, proto, what)) {
 			k->n++;
 			return;
 		}
@@ -343,9 +370,9 @@ judge(struct replay *r, struct flow *f, const struct xgw_meta *m,
 	a = xgw_policy_eval(r->policy, m, el, r->now_ms, &v);
 	r->st.verdicts[a]++;
 	if (r->verbose)
-		printf("flow %llu pdu %llu %s %s: %s (%s:%u, %s)\n",
+		printf("flow %llu pdu %llu %s %s/%s: %s (%s:%u, %s)\n",
 		    (unsigned long long)f->id, (unsigned long long)f->seq,
-		    xgw_dir_name(m->dir), kind, action_names[a],
+		    xgw_dir_name(m->dir), f->xp->name, kind, action_names[a],
 		    v.rule >= 0 ? v.file : "default", v.line, v.reason);
 }
 
@@ -356,7 +383,8 @@ pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
 	xmpp_stanza_t *el, *env;
 	struct xgw_meta m;
 	struct xgw_err e;
-	char kind[96], key[128];
+	const char *kind;
+	char kbuf[96];
 
 	uint64_t t0 = r->timing ? now_ns() : 0;
 	int rc;
@@ -367,17 +395,15 @@ pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
 	if (r->timing)
 		r->st.decode_ns += now_ns() - t0;
 	if (rc == -1) {
-		snprintf(key, sizeof(key), "%s/%s", f->xp->name, e.reason);
-		count(&r->st.errors, key);
+		count(&r->st.errors, f->xp->name, e.reason);
 		report(r, f, "pdu %llu (%s, %zu bytes): offset %zu: %s: %s",
 		    (unsigned long long)f->seq, xgw_dir_name(dir), n, e.offset,
 		    e.reason, e.msg);
 		return;
 	}
 	r->st.pdus++;
-	snprintf(key, sizeof(key), "%s/%s", f->xp->name,
-	    f->xp->kind(el, kind, sizeof(kind)));
-	count(&r->st.kinds, key);
+	kind = f->xp->kind(el, kbuf, sizeof(kbuf));
+	count(&r->st.kinds, f->xp->name, kind);
 	if (r->live != NULL)
 		live_pdu(r->live, f->id, f->name, f->xp, dir, p, n, r->now_ms);
 	if (!r->xml && !r->check && r->policy == NULL) {
@@ -393,7 +419,7 @@ pdu(struct replay *r, struct flow *f, enum xgw_dir dir, const uint8_t *p,
 	if ((env = xgw_envelope(r->ctx, &m, el)) == NULL)
 		errx(1, "out of memory");
 	if (r->policy != NULL)
-		judge(r, f, &m, el, key);
+		judge(r, f, &m, el, kind);
 	xmpp_stanza_release(el);
 	if (r->xml) {
 		char *text;
@@ -433,11 +459,7 @@ stream_parse(struct replay *r, struct flow *f, enum xgw_dir dir, int eof)
 		if (rc == 0)
 			break;
 		if (!s->resync) {
-			char key[128];
-
-			snprintf(key, sizeof(key), "%s/%s", f->xp->name,
-			    e.reason);
-			count(&r->st.errors, key);
+			count(&r->st.errors, f->xp->name, e.reason);
 			report(r, f, "%s stream at byte %zu: %s: %s; "
 			    "resynchronizing", xgw_dir_name(dir),
 			    off + e.offset, e.reason, e.msg);
@@ -447,11 +469,8 @@ stream_parse(struct replay *r, struct flow *f, enum xgw_dir dir, int eof)
 		off++;
 	}
 	if (eof && off < s->len) {
-		char key[128];
-
-		snprintf(key, sizeof(key), "%s/incomplete", f->xp->name);
 		if (!s->resync)
-			count(&r->st.errors, key);
+			count(&r->st.errors, f->xp->name, "incomplete");
 		else
 			r->st.skipped += s->len - off;
 		report(r, f, "%s stream ends inside a PDU: %zu bytes left",
@@ -478,10 +497,7 @@ stream_bytes(void *arg, const uint8_t *p, size_t n, int gap)
 
 	if (gap) {
 		if (s->len > 0 && !s->resync) {
-			char key[128];
-
-			snprintf(key, sizeof(key), "%s/gap", u->f->xp->name);
-			count(&u->r->st.errors, key);
+			count(&u->r->st.errors, u->f->xp->name, "gap");
 			report(u->r, u->f, "%s stream: bytes lost inside a PDU "
 			    "(%zu kept before the gap)", xgw_dir_name(u->dir),
 			    s->len);
@@ -577,11 +593,7 @@ packet(struct replay *r, const struct pkt *k)
 	r->st.transport++;
 	if (f->proto == IPPROTO_UDP) {
 		if (k->missing > 0) {
-			char key[128];
-
-			snprintf(key, sizeof(key), "%s/truncated-capture",
-			    f->xp->name);
-			count(&r->st.errors, key);
+			count(&r->st.errors, f->xp->name, "truncated-capture");
 			report(r, f, "datagram cut by the snap length");
 			return;
 		}
@@ -756,7 +768,7 @@ replay_file(struct replay *r, const char *path)
 			break;
 		default:
 			r->st.malformed_pkts++;
-			count(&r->st.pkt_errors, why);
+			count(&r->st.pkt_errors, NULL, why);
 		}
 	}
 	if (rc == PCAP_ERROR) {
