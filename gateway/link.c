@@ -7,6 +7,7 @@
  * list of links to find itself from a connection, and watches how far each
  * attempt got (TCP, TLS, login) to say in last_error why it failed.
  */
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -34,11 +35,15 @@
 #define ATTEMPT_POLL_MS	100
 /*
  * libstrophe reads 4 KiB per turn and OpenSSL may hold the rest of a
- * 16 KiB record where poll() cannot see it: enough turns to drain one.
- * Each turn costs a select(), so link_run() takes one turn when
- * there is nothing to read (see there).
+ * 16 KiB record where poll() cannot see it: after a turn that parsed,
+ * this many turns that parse nothing drain the record it pulled in.
  */
-#define RUN_TURNS	5
+#define QUIET_TURNS	4
+#define TURN_READ	4096
+/* TLS's least overhead a record (ChaCha20-Poly1305 in TLS 1.2: 5 + 16) */
+#define RECORD_OVERHEAD	21
+/* a burst ends a run after this many turns, so adapters get their turn */
+#define MAX_TURNS	64
 #define PING_PREFIX	"xgw-ping-"
 
 enum state { S_DOWN, S_CONNECTING, S_UP, S_CLOSING, S_STOPPED };
@@ -67,6 +72,7 @@ struct link {
 	int			 ping_out;	/* a ping awaits its pong */
 	char			 ping_id[32];
 	uint64_t		 parsed;	/* top-level elements received */
+	int			 undrained;	/* the last run stopped at MAX_TURNS */
 	struct link_stats	 st;
 };
 
@@ -515,6 +521,9 @@ link_timeout_ms(const struct link *l)
 {
 	uint64_t now = now_ms(), at;
 
+	if (l->undrained)
+		return 0;
+
 	switch (l->state) {
 	case S_DOWN:
 		at = l->retry_at;
@@ -548,25 +557,41 @@ observe(struct link *l)
 }
 
 /*
- * With nothing to read (a write or a timer woke us), a turn that parses
- * nothing ends the run.  With input, every turn is taken even when one
- * parses nothing: it may have read 4 KiB of a large stanza while OpenSSL
- * holds the rest of the record, where poll() cannot see it.
+ * Whether the socket holds more than one turn reads of a record: only
+ * then can a turn leave decrypted bytes behind.  A record that arrives
+ * after the look is covered by poll_timeout()'s short wake-up.
+ */
+static int
+large_input(int fd)
+{
+	int n;
+
+	return ioctl(fd, FIONREAD, &n) == -1 || n > TURN_READ + RECORD_OVERHEAD;
+}
+
+/*
+ * Turns until the input is drained: one that parses nothing ends the run,
+ * or QUIET_TURNS in a row after large input.  Stopping after a fixed
+ * number left decrypted bytes waiting for the next wake-up, a whole
+ * burst's latency under load.
  */
 void
 link_run(struct link *l, short revents)
 {
 	int readable = (revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+	int need = 1, quiet = 0, turns = 0;
 	uint64_t now, before;
 
-	for (int i = 0; i < RUN_TURNS; i++) {
+	if (l->undrained || (readable && l->fd >= 0 && large_input(l->fd)))
+		need = QUIET_TURNS;
+	while (quiet < need && turns++ < MAX_TURNS) {
 		before = l->parsed;
 		observe(l);
 		xmpp_run_once(l->ctx, 0);
 		observe(l);
-		if (l->parsed == before && !readable)
-			break;
+		quiet = l->parsed == before ? quiet + 1 : 0;
 	}
+	l->undrained = quiet < need;
 	now = now_ms();
 	if (l->state == S_DOWN && l->retry_at <= now)
 		attempt(l);

@@ -201,12 +201,17 @@ registry_open(const char *path, char *err, size_t errlen)
 	/*
 	 * BEGIN IMMEDIATE takes the write lock: a read-only file or
 	 * directory shows here, at start, not at the first registration.
+	 * Then the broker, the registry's only user, keeps its lock for good
+	 * (EXCLUSIVE): SQLite otherwise takes and drops fcntl() locks around
+	 * every statement, several per relayed stanza.  A second broker on
+	 * the same file gets "database is locked".
 	 */
 	if ((rc = check_integrity(r, err, errlen)) == 0 &&
 	    (rc = exec(r, "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
 	    "BEGIN IMMEDIATE")) == 0 && (rc = exec(r, schema)) == 0 &&
 	    (rc = check_version(r, err, errlen)) == 0)
-		rc = exec(r, "COMMIT");
+		rc = exec(r, "COMMIT; PRAGMA locking_mode = EXCLUSIVE;"
+		    "BEGIN IMMEDIATE; COMMIT");
 	if (rc != 0) {
 		if (rc == -1)
 			snprintf(err, errlen, "%s: %s", path,

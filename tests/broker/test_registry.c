@@ -237,6 +237,19 @@ test_bad_databases(void **state)
 	expect_refused("missing/dir.db", "unable to open database file");
 }
 
+/* The broker holds its registry's lock for good: a second one is refused. */
+static void
+test_one_broker_a_registry(void **state)
+{
+	struct registry *r;
+
+	(void)state;
+	r = open_ok("held.db");
+	expect_refused("held.db", "database is locked");
+	registry_close(r);
+	registry_close(open_ok("held.db"));
+}
+
 static void
 test_uuid_node(void **state)
 {
@@ -386,6 +399,7 @@ main(void)
 		cmocka_unit_test(test_foreign_endpoint),
 		cmocka_unit_test(test_flows_persist),
 		cmocka_unit_test(test_bad_databases),
+		cmocka_unit_test(test_one_broker_a_registry),
 		cmocka_unit_test(test_uuid_node),
 		cmocka_unit_test(test_pki),
 	};
