@@ -21,7 +21,9 @@
 # device of its own at gateway B, which keeps one connection and one
 # request in flight per device), BENCH_PERF=N (profile one more path run
 # with N clients with perf record -g, print the top symbols of each
-# daemon, keep the data).
+# daemon, keep the data), BENCH_SYSCALLS=N (count each daemon's system
+# calls in one more path run with N clients under strace -c: a figure
+# the machine's noise does not move).
 #
 # The start-up, the runs and the tables of CPU are lib.sh's, as for
 # http_path.sh and mqtt_path.sh; the memory sample and the targets are this
@@ -49,7 +51,8 @@ clients=${BENCH_CLIENTS:-1 8 64}
 qty=${BENCH_QTY:-10}
 units=${BENCH_UNITS:-64}
 perf_clients=${BENCH_PERF:-}
-bench_numbers "$qty" "$units" $clients $perf_clients
+sys_clients=${BENCH_SYSCALLS:-}
+bench_numbers "$qty" "$units" $clients $perf_clients $sys_clients
 [ "$units" -ge 1 ] && [ "$units" -le 64 ] ||
 	{ echo "modbus_path: BENCH_UNITS must be 1..64 (routes and devices a gateway holds)" >&2; exit 1; }
 xgwd=$build/gateway/xgwd xgwctl=$build/gateway/xgwctl
@@ -211,30 +214,59 @@ echo
 [ $mem_ok = 1 ] && echo "target xgwd <= 8 MiB, adapters <= 4 MiB: met" ||
 	echo "target xgwd <= 8 MiB, adapters <= 4 MiB: NOT met (see VmHWM)"
 
-if [ -n "$perf_clients" ]; then
-	command -v perf >/dev/null || die "BENCH_PERF is set but perf is not installed"
-	c=$perf_clients
-	perfs=()
+# One more path run with c clients and a tool attached to every daemon:
+# attached CMD... -p PID, output in $tool_dir/NAME; the run's kind is "c".
+attached() {
+	local c=$1 np tools=()
+	shift
 	# kept after the run: $t goes when the benchmark succeeds
-	perf_dir=$(mktemp -d /tmp/xgw-bench-perf.XXXXXX)
+	tool_dir=$(mktemp -d /tmp/xgw-bench-tool.XXXXXX)
 	for np in $procs; do
-		case ${np%%:*} in echo-recv | plcsim) continue ;; esac
-		perf record -g -q -o "$perf_dir/perf.${np%%:*}.data" -p "${np#*:}" >/dev/null 2>&1 &
-		perfs+=($!)
+		case ${np%%:*} in echo-recv | plcsim | xmpprelay) continue ;; esac
+		"$@" -o "$tool_dir/${np%%:*}" -p "${np#*:}" >/dev/null 2>&1 &
+		tools+=($!)
 	done
 	sleep 1
 	run_kind path "$c"
-	kill -INT "${perfs[@]}"
-	wait "${perfs[@]}"
+	kill -INT "${tools[@]}"
+	wait "${tools[@]}"
+}
+
+if [ -n "$perf_clients" ]; then
+	command -v perf >/dev/null || die "BENCH_PERF is set but perf is not installed"
+	attached "$perf_clients" perf record -g -q
 	for np in $procs; do
 		n=${np%%:*}
-		[ -s "$perf_dir/perf.$n.data" ] || continue
+		[ -s "$tool_dir/$n" ] || continue
 		echo
-		echo "perf: $n, path c=$c, top symbols (self)"
-		perf report -i "$perf_dir/perf.$n.data" --stdio --no-children --sort dso,symbol -g none \
+		echo "perf: $n, path c=$perf_clients, top symbols (self)"
+		perf report -i "$tool_dir/$n" --stdio --no-children --sort dso,symbol -g none \
 			--percent-limit 2 2>/dev/null | grep -E '^ +[0-9]' | head -15
 	done
-	echo "perf data kept in $perf_dir"
+	echo "perf data kept in $tool_dir"
+fi
+if [ -n "$sys_clients" ]; then
+	command -v strace >/dev/null || die "BENCH_SYSCALLS is set but strace is not installed"
+	attached "$sys_clients" strace -c -f
+	echo
+	echo "System calls per exchange, path c=$sys_clients under strace (warm-up included), the four most frequent"
+	for np in $procs; do
+		n=${np%%:*}
+		[ -s "$tool_dir/$n" ] || continue
+		awk -v n="$n" -v x=$((count + warmup)) '
+		/^ *[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+/ && $NF != "total" { c[$NF] = $4; tot += $4 }
+		END {
+			printf "%-14s %6.1f |", n, tot / x
+			k = 0
+			while (k < 4) {
+				m = ""; for (s in c) if (m == "" || c[s] > c[m]) m = s
+				if (m == "") break
+				printf " %s %.1f", m, c[m] / x; delete c[m]; k++
+			}
+			print ""
+		}' "$tool_dir/$n"
+	done
+	rm -rf "$tool_dir"
 fi
 errors=$(errors_total)
 [ "$errors" -eq 0 ] || die "$errors transactions answered wrongly (an exception or wrong data)"

@@ -147,6 +147,9 @@ s2s_ports = { }
 http_ports = { }
 https_ports = { }
 modules_enabled = { $tls_modules "saslauth"; "disco"; "roster"; "ping"; "smacks"; "posix" }
+-- XEP-0198: ask a client to acknowledge once 16 stanzas wait, not after
+-- each one: every <r/> costs the server and the client an element each way
+smacks_max_unacked_stanzas = 16
 modules_disabled = { "s2s" }
 c2s_require_encryption = $([ "$variant" = plain ] && echo false || echo true)
 allow_unencrypted_plain_auth = false
