@@ -55,6 +55,7 @@ struct link {
 	xmpp_ctx_t		*ctx;
 	xmpp_conn_t		*conn;
 	char			*server;
+	char			*ca;
 	uint16_t		 port;
 	int			 direct_tls, external;
 	unsigned		 ping_s, backoff_min_ms, backoff_max_ms;
@@ -417,6 +418,7 @@ link_new(xmpp_ctx_t *ctx, const struct link_conf *c, const struct link_cb *cb)
 		return NULL;
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (l->server = strdup(c->server)) == NULL ||
+	    (l->ca = strdup(c->ca)) == NULL ||
 	    (l->conn = xmpp_conn_new(ctx)) == NULL)
 		fatal("link %s:%u: new link", c->server, c->port);
 	l->ctx = ctx;
@@ -557,6 +559,22 @@ observe(struct link *l)
 }
 
 /*
+ * libstrophe 0.12 loads OpenSSL's default trust store (the system's public
+ * CAs) next to the configured CA, so a server certificate from any public
+ * CA would pass, and every attempt parses some 140 certificates.  OpenSSL
+ * takes its defaults from the environment when it makes the TLS context,
+ * inside a turn: while this link connects they name its CA alone (the
+ * directory a file, so that no hashed name can be found in it).
+ */
+static void
+trust_only_ca(struct link *l)
+{
+	if (setenv("SSL_CERT_FILE", l->ca, 1) == -1 ||
+	    setenv("SSL_CERT_DIR", l->ca, 1) == -1)
+		fatal("link %s:%u: setenv", l->server, l->port);
+}
+
+/*
  * Whether the socket holds more than one turn reads of a record: only
  * then can a turn leave decrypted bytes behind.  A record that arrives
  * after the look is covered by poll_timeout()'s short wake-up.
@@ -586,6 +604,8 @@ link_run(struct link *l, short revents)
 		need = QUIET_TURNS;
 	while (quiet < need && turns++ < MAX_TURNS) {
 		before = l->parsed;
+		if (l->state == S_CONNECTING)
+			trust_only_ca(l);
 		observe(l);
 		xmpp_run_once(l->ctx, 0);
 		observe(l);
@@ -635,5 +655,6 @@ link_free(struct link *l)
 	TAILQ_REMOVE(&links, l, entry);
 	xmpp_conn_release(l->conn);
 	free(l->server);
+	free(l->ca);
 	free(l);
 }

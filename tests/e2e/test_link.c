@@ -328,6 +328,12 @@ wrong_ca_refused(void **state)
 	struct link_stats st;
 
 	(void)state;
+	/*
+	 * The server's CA in OpenSSL's default trust store, as a public CA
+	 * would be there, must not count: only the configured CA does.
+	 */
+	assert_int_equal(setenv("SSL_CERT_FILE", env(&tls_env, "CA"), 1), 0);
+	assert_int_equal(unsetenv("SSL_CERT_DIR"), 0);
 	user(0, 1, 0, env(&tls_env, "WRONG_CA"));
 	run_until(NULL, 1500);
 	link_stats(peers[0].l, &st);
