@@ -58,11 +58,12 @@ struct adapter {
 	xmpp_ctx_t		*ctx;
 	struct frame_reader	 rd;
 	struct frame_writer	 wr;
-	struct conf_adapter	 conf;
+	struct xgw_conf		*block;		/* FRAME_CONFIG, parsed */
+	const struct conf_adapter *conf;	/* its adapter */
 	struct req		 req[REQ_MAX];
 	int			 hash[REQ_HASH];
 	int			 head, tail;	/* expiry list: head expires first */
-	int			 free;
+	int			 free, fresh;	/* freed slots; the first never used */
 	int			 nreq;
 	/* delivery confirmation: events numbered from 1 on this connection */
 	int			 confirm;
@@ -101,16 +102,15 @@ req_bucket(uint64_t flow, uint64_t seq)
 	return (unsigned)(h >> 32) & (REQ_HASH - 1);
 }
 
+/*
+ * Slots never used come from fresh, freed ones from the free list, and a
+ * bucket holds its first slot + 1 (0: empty): nothing is set up at start,
+ * so the table's pages are touched only as requests fill them.
+ */
 static void
 req_init(struct adapter *a)
 {
-	for (int i = 0; i < REQ_HASH; i++)
-		a->hash[i] = NIL;
-	for (int i = 0; i < REQ_MAX; i++)
-		a->req[i].chain = i + 1 < REQ_MAX ? i + 1 : NIL;
-	a->free = 0;
-	a->head = a->tail = NIL;
-	a->nreq = 0;
+	a->free = a->head = a->tail = NIL;
 }
 
 static int
@@ -118,7 +118,8 @@ req_find(struct adapter *a, uint64_t flow, uint64_t seq)
 {
 	int i;
 
-	for (i = a->hash[req_bucket(flow, seq)]; i != NIL; i = a->req[i].chain)
+	for (i = a->hash[req_bucket(flow, seq)] - 1; i != NIL;
+	    i = a->req[i].chain)
 		if (a->req[i].flow == flow && a->req[i].seq == seq)
 			break;
 	return i;
@@ -129,16 +130,17 @@ req_add(struct adapter *a, uint64_t flow, uint64_t seq, uint64_t expires_ms,
     void *cookie)
 {
 	unsigned b = req_bucket(flow, seq);
-	int i = a->free, at;
+	int i = a->free != NIL ? a->free : a->fresh++, at;
 	struct req *r = &a->req[i];
 
-	a->free = r->chain;
+	if (i == a->free)
+		a->free = r->chain;
 	r->flow = flow;
 	r->seq = seq;
 	r->expires_ms = expires_ms;
 	r->cookie = cookie;
-	r->chain = a->hash[b];
-	a->hash[b] = i;
+	r->chain = a->hash[b] - 1;
+	a->hash[b] = i + 1;
 	/* from the tail back to the last one that expires no later */
 	for (at = a->tail; at != NIL && a->req[at].expires_ms > expires_ms;
 	    at = a->req[at].prev)
@@ -161,11 +163,15 @@ static void *
 req_del(struct adapter *a, int i)
 {
 	struct req *r = &a->req[i];
-	int *p = &a->hash[req_bucket(r->flow, r->seq)];
+	int *first = &a->hash[req_bucket(r->flow, r->seq)], j;
 
-	while (*p != i)
-		p = &a->req[*p].chain;
-	*p = r->chain;
+	if (*first - 1 == i)
+		*first = r->chain + 1;
+	else {
+		for (j = *first - 1; a->req[j].chain != i; j = a->req[j].chain)
+			;
+		a->req[j].chain = r->chain;
+	}
 	if (r->prev != NIL)
 		a->req[r->prev].next = r->next;
 	else
@@ -322,7 +328,7 @@ adapter_send(struct adapter *a, const struct xgw_meta *m, xmpp_stanza_t *proto,
 		return -1;
 	if (m->dir == XGW_REQUEST)
 		req_add(a, m->flow, m->seq, adapter_now_ms() +
-		    (timeout_ms ? timeout_ms : a->conf.timeout_ms), cookie);
+		    (timeout_ms ? timeout_ms : a->conf->timeout_ms), cookie);
 	return 0;
 }
 
@@ -559,7 +565,7 @@ adapter_gateway(struct adapter *a)
 const struct conf_adapter *
 adapter_conf(struct adapter *a)
 {
-	return &a->conf;
+	return a->conf;
 }
 
 void *
@@ -681,26 +687,28 @@ adapter_configure(struct adapter *a)
 		fatalx("fd %d: xgwd sent a %s frame before the configuration",
 		    ADAPTER_FD, frame_type_name(f.type));
 	memset(&ce, 0, sizeof(ce));
-	if (conf_parse_adapter((const char *)f.payload, &a->conf, &ce) == -1)
+	if ((a->block = conf_parse_adapter((const char *)f.payload, &ce)) ==
+	    NULL)
 		fatalx("configuration from xgwd, line %u column %u: %s",
 		    ce.line, ce.col, ce.msg);
-	if (strcmp(a->conf.proto, a->proto) != 0)
+	a->conf = &a->block->adapters[0];
+	if (strcmp(a->conf->proto, a->proto) != 0)
 		fatalx("configuration from xgwd is for adapter %s, this is %s",
-		    a->conf.proto, a->proto);
-	if (a->cb->configure != NULL && a->cb->configure(a, &a->conf) == -1)
+		    a->conf->proto, a->proto);
+	if (a->cb->configure != NULL && a->cb->configure(a, a->conf) == -1)
 		fatalx("adapter %s (configuration line %u): cannot serve it",
-		    a->proto, a->conf.line);
+		    a->proto, a->conf->line);
 	drop_privileges(a->user);
 	if (queue(a, FRAME_READY, 0, 0, ready, strlen(ready)) == -1 ||
 	    frame_flush(&a->wr, ADAPTER_FD) == -1)
 		fatal("fd %d: ready to xgwd", ADAPTER_FD);
-	if (a->conf.listen[0] != '\0')
+	if (a->conf->listen[0] != '\0')
 		log_info("adapter %s ready: listen %s port %u, %d routes, %d "
-		    "devices", a->proto, a->conf.listen, a->conf.listen_port,
-		    a->conf.nroutes, a->conf.ndevices);
+		    "devices", a->proto, a->conf->listen, a->conf->listen_port,
+		    a->conf->nroutes, a->conf->ndevices);
 	else
 		log_info("adapter %s ready: %d devices", a->proto,
-		    a->conf.ndevices);
+		    a->conf->ndevices);
 }
 
 /* Privileges */
@@ -813,8 +821,8 @@ void
 adapter_refuse(struct adapter *a, int fd, const char *why, uint64_t *refused)
 {
 	(*refused)++;
-	log_warnx("listen %s port %u: client refused: %s", a->conf.listen,
-	    a->conf.listen_port, why);
+	log_warnx("listen %s port %u: client refused: %s", a->conf->listen,
+	    a->conf->listen_port, why);
 	close(fd);
 }
 
@@ -838,8 +846,8 @@ adapter_accept(struct adapter *a, int lfd, int room, uint64_t *refused,
 		sl = sizeof(ss);
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-		log_warn("listen %s port %u: accept", a->conf.listen,
-		    a->conf.listen_port);
+		log_warn("listen %s port %u: accept", a->conf->listen,
+		    a->conf->listen_port);
 	return -1;
 }
 
@@ -876,8 +884,8 @@ adapter_write(int fd, const void *buf, size_t len, size_t *off)
 int
 adapter_device(struct adapter *a, const char *uuid)
 {
-	for (int i = 0; i < a->conf.ndevices; i++)
-		if (strcmp(a->conf.devices[i].uuid, uuid) == 0)
+	for (int i = 0; i < a->conf->ndevices; i++)
+		if (strcmp(a->conf->devices[i].uuid, uuid) == 0)
 			return i;
 	return -1;
 }

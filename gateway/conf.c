@@ -1557,17 +1557,10 @@ conf_parse(const char *name, const char *text, size_t len,
 	return parse(name, text, len, 0, err);
 }
 
-int
-conf_parse_adapter(const char *text, struct conf_adapter *a,
-    struct conf_err *err)
+struct xgw_conf *
+conf_parse_adapter(const char *text, struct conf_err *err)
 {
-	struct xgw_conf *c;
-
-	if ((c = parse("adapter block", text, strlen(text), 1, err)) == NULL)
-		return -1;
-	memcpy(a, &c->adapters[0], sizeof(*a));
-	free(c);
-	return 0;
+	return parse("adapter block", text, strlen(text), 1, err);
 }
 
 struct xgw_conf *

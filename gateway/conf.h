@@ -155,8 +155,8 @@ struct xgw_conf	*conf_parse(const char *name, const char *text, size_t len,
 void		 conf_print(const struct xgw_conf *, FILE *);
 /* One adapter block as normalized text, and back (for FRAME_CONFIG). */
 int		 conf_print_adapter(const struct conf_adapter *, char *, size_t);
-int		 conf_parse_adapter(const char *text, struct conf_adapter *,
-		    struct conf_err *);
+/* The block is adapters[0]; kept in place, not copied: what is not set is never touched. */
+struct xgw_conf	*conf_parse_adapter(const char *text, struct conf_err *);
 void		 conf_free(struct xgw_conf *);
 
 /* Registers or bits a point spans: count times the width of its type. */

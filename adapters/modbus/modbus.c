@@ -97,19 +97,20 @@ struct job {
 	uint8_t		 adu[ADU_MAX];	/* as the requester sent it */
 };
 
+/* The queue last: a device that never queues deep touches one page, not three. */
 struct device {
 	const struct conf_device *conf;
 	modbus_t	*mb;
 	int		 fd;		/* -1: not connected */
-	struct job	 q[DEV_QUEUE];	/* a ring; q[qhead] is on the wire when busy */
 	int		 qhead, qlen;
 	int		 busy;
 	uint16_t	 tid;		/* of the request on the wire */
 	size_t		 inlen;
-	uint8_t		 in[2 * ADU_MAX];
 	uint64_t	 retry_ms;	/* next connect attempt */
 	unsigned	 backoff_ms;
 	int		 failing;	/* connect failures logged once a streak */
+	uint8_t		 in[2 * ADU_MAX];
+	struct job	 q[DEV_QUEUE];	/* a ring; q[qhead] is on the wire when busy */
 };
 
 /* What one read of a poll cycle brought back. */

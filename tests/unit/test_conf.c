@@ -345,7 +345,7 @@ static void
 adapter_block(void **state)
 {
 	struct xgw_conf *c = parse(full);
-	struct conf_adapter a;
+	struct xgw_conf *b;
 	struct conf_err err;
 	char buf[8192];
 	int n;
@@ -355,12 +355,14 @@ adapter_block(void **state)
 		n = conf_print_adapter(&c->adapters[i], buf, sizeof(buf));
 		assert_true(n > 0);
 		assert_int_equal(strlen(buf), n);
-		if (conf_parse_adapter(buf, &a, &err) != 0)
+		if ((b = conf_parse_adapter(buf, &err)) == NULL)
 			fail_msg("%s:%u:%u: %s\n%s", err.file, err.line,
 			    err.col, err.msg, buf);
-		assert_int_equal(a.line, 1);
-		a.line = c->adapters[i].line;
-		assert_memory_equal(&a, &c->adapters[i], sizeof(a));
+		assert_int_equal(b->adapters[0].line, 1);
+		b->adapters[0].line = c->adapters[i].line;
+		assert_memory_equal(&b->adapters[0], &c->adapters[i],
+		    sizeof(b->adapters[0]));
+		conf_free(b);
 		/* one byte short: refused, never cut */
 		assert_int_equal(conf_print_adapter(&c->adapters[i], buf, n),
 		    -1);
@@ -373,17 +375,17 @@ adapter_block(void **state)
 	    "\tdevice " U("03") " host \"fe80::1%eth0\" port 5683 timeout 1s\n"
 	    "}\n");
 
-	assert_int_equal(conf_parse_adapter("user xgw\n", &a, &err), -1);
+	assert_null(conf_parse_adapter("user xgw\n", &err));
 	assert_string_equal(err.file, "adapter block");
 	assert_int_equal(err.line, 1);
 	assert_int_equal(err.col, 1);
 	assert_string_equal(err.msg, "expected adapter, found 'user'");
-	assert_int_equal(conf_parse_adapter("\n", &a, &err), -1);
+	assert_null(conf_parse_adapter("\n", &err));
 	assert_string_equal(err.msg,
 	    "expected an adapter block, found end of file");
-	assert_int_equal(conf_parse_adapter(
-	    "adapter http { listen ::1 }\nadapter coap { listen ::1 }\n", &a,
-	    &err), -1);
+	assert_null(conf_parse_adapter(
+	    "adapter http { listen ::1 }\nadapter coap { listen ::1 }\n",
+	    &err));
 	assert_int_equal(err.line, 2);
 	assert_string_equal(err.msg, "one adapter block only is expected here");
 	conf_free(c);
@@ -1098,7 +1100,7 @@ mqtt_settings(void **state)
 {
 	struct xgw_conf *c = parse(mqtt_full), *c2;
 	const struct conf_mqtt *m = &c->adapters[0].mqtt;
-	struct conf_adapter a;
+	struct xgw_conf *b;
 	struct conf_err err;
 	char buf[16384], *t;
 
@@ -1126,9 +1128,11 @@ mqtt_settings(void **state)
 	    sizeof(buf)), -1);
 	assert_non_null(strstr(buf, "\ttopic in \"strip/\" \"\"\n"));
 	assert_non_null(strstr(buf, "\tsession-expiry 90m\n"));
-	assert_int_equal(conf_parse_adapter(buf, &a, &err), 0);
-	a.line = c->adapters[0].line;
-	assert_memory_equal(&a, &c->adapters[0], sizeof(a));
+	assert_non_null(b = conf_parse_adapter(buf, &err));
+	b->adapters[0].line = c->adapters[0].line;
+	assert_memory_equal(&b->adapters[0], &c->adapters[0],
+	    sizeof(b->adapters[0]));
+	conf_free(b);
 	free(t);
 	conf_free(c);
 	conf_free(c2);
