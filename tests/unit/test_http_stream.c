@@ -94,6 +94,7 @@ head_element(void **state)
 	    &el, &b, &e), 1);
 	assert_int_equal(b.mode, XGW_HTTP_NONE);
 	assert_int_equal(xgw_http_encode(el, &out, &e), -1);
+	xgw_buf_free(&out);
 	xmpp_stanza_release(el);
 	/* not all there yet */
 	assert_int_equal(xgw_http_head(NULL, NULL, XGW_REQUEST,
