@@ -25,15 +25,23 @@ sed 's/^/http-stream:   /' "$t/stream.out"
 ok "5 MiB both ways, byte-exact; a denied head moves no body"
 
 # Memory per stream is bounded by the window, not by the body: each
-# adapter stays far below one body (5 MiB).
+# adapter peaks far below one body (5 MiB) after some 40 MiB went through
+# it.  Under ASan the peak is its quarantine of freed memory, not ours:
+# the figures are printed and the bound is held in the plain build.
+asan=0
+ldd "$3" | grep -q libasan && asan=1
 for g in a b; do
 	pid=$(pgrep -P "$(eval echo \$pid_$g)" -f xgw-http | head -1)
 	[ -n "$pid" ] || die "no xgw-http under gateway $g"
 	hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
 	echo "http-stream:   xgw-http $g: VmHWM $hwm kB"
-	[ "$hwm" -lt 12288 ] || die "xgw-http $g peaked at $hwm kB"
+	[ $asan = 1 ] || [ "$hwm" -lt 12288 ] || die "xgw-http $g peaked at $hwm kB"
 done
-ok "adapters' peak RSS bounded"
+if [ $asan = 1 ]; then
+	ok "adapters' peak RSS printed (ASan build: the bound is checked in the plain build)"
+else
+	ok "adapters' peak RSS below 12 MiB"
+fi
 ! grep -E 'Sanitizer|runtime error' "$t/a.log" "$t/b.log" ||
 	die "a sanitizer reported an error (above)"
 echo "http-stream: all passed"
