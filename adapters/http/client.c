@@ -10,6 +10,8 @@
  * here: 502 (no route, link down, a bad answer), 504 (no answer in time),
  * 400 for a missing or doubled Host (the connection stays), and
  * 400/413/414/431 for input that is not HTTP or too large, which ends it.
+ * A request too large for one stanza is streamed upstream (upload_*), and
+ * so is an answer too large for one (download_*): README.md, "Streaming".
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>

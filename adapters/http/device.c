@@ -8,7 +8,9 @@
  * behind it: a slow or dead device delays only its own requests.
  *
  * The connection is kept while the device keeps it (keep-alive) and made
- * again, non-blocking, when a request comes and there is none.
+ * again, non-blocking, when a request comes and there is none.  A
+ * streamed request is written as its parts come, each acknowledged once
+ * written; a streamed answer goes back a part for each pull.
  */
 #include <sys/socket.h>
 #include <netdb.h>

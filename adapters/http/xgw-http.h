@@ -10,9 +10,9 @@
  *             the device's web server, one at a time per device, and its
  *             responses carried back byte for byte
  *
- * Every message is carried whole, as the transform reads it (one <http>
- * element per message): see README.md for why bodies are bounded rather
- * than streamed.
+ * A message is carried whole, as the transform reads it (one <http>
+ * element), when it fits MSG_MAX; a larger one is streamed, its head and
+ * then its body in parts (README.md, "Streaming").
  */
 #ifndef XGW_HTTP_ADAPTER_H
 #define XGW_HTTP_ADAPTER_H
