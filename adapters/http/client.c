@@ -572,7 +572,7 @@ upload_start(int slot)
 		cnt.streams++;
 		c->up = (struct upload){ .stream = a->seq, .a = a,
 		    .body = body };
-		c->up.body.max = BODY_MAX;
+		c->up.body.max = body_max();
 		c->up.cont = !c->continued && wants_continue(c->in, hlen);
 	} else
 		xgw_http_body_free(&body);
@@ -647,7 +647,7 @@ client_partial(int slot, int rc, const struct xgw_err *fe, size_t h)
 		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
 		return 0;
 	}
-	if (r == 1 && body.mode == XGW_HTTP_LENGTH && body.left > BODY_MAX) {
+	if (r == 1 && body.mode == XGW_HTTP_LENGTH && body.left > body_max()) {
 		refuse(slot, 413, "too-large", hlen, "the body is larger than "
 		    "the gateway's bound");
 		return 0;
@@ -842,7 +842,7 @@ download_start(int slot, struct answer *a, xmpp_stanza_t *el)
 		return -1;
 	}
 	cnt.streams++;
-	a->dl.body.max = BODY_MAX;
+	a->dl.body.max = body_max();
 	a->dl.open = 1;
 	if (a->dl.body.mode == XGW_HTTP_CLOSE)
 		a->close = 1;

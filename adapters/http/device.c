@@ -460,7 +460,7 @@ device_stream(struct device *d)
 	rc = xgw_http_head(adapter_ctx(ad), &d->sess, XGW_RESPONSE, d->in,
 	    d->inlen, &hlen, &el, &j->dn, &e);
 	if (rc != 1 || j->dn.mode == XGW_HTTP_NONE ||
-	    (j->dn.mode == XGW_HTTP_LENGTH && j->dn.left > BODY_MAX)) {
+	    (j->dn.mode == XGW_HTTP_LENGTH && j->dn.left > body_max())) {
 		cnt.dev_bad++;
 		if (rc == 1)
 			xmpp_stanza_release(el);
@@ -468,7 +468,7 @@ device_stream(struct device *d)
 		    "the gateway's bound");
 		return;
 	}
-	j->dn.max = BODY_MAX;
+	j->dn.max = body_max();
 	if (j->stream == 0)
 		j->stream = j->seq;
 	version = xmpp_stanza_get_attribute(el, "version");
@@ -613,7 +613,7 @@ upload_open(struct job *j, xmpp_stanza_t *el)
 	    j->req.data, j->req.len, &hlen, NULL, &j->up, &e) != 1)
 		return -1;
 	cnt.dev_streams++;
-	j->up.max = BODY_MAX;
+	j->up.max = body_max();
 	j->streamed = j->up_open = 1;
 	j->up_next = 1;
 	j->queued = j->req.len;

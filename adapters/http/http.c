@@ -141,6 +141,13 @@ part_send(const struct xgw_meta *m, xmpp_stanza_t *el, void *cookie)
 	return rc;
 }
 
+/* The block's body-max: the largest body a stream may carry. */
+uint64_t
+body_max(void)
+{
+	return adapter_conf(ad)->body_max;
+}
+
 const char *
 el_method(xmpp_stanza_t *el)
 {

@@ -40,11 +40,11 @@
  * most PART_MAX bytes, at most WINDOW of them unacknowledged (uploads) or
  * asked for (downloads) per stream, so that each end holds at most
  * WINDOW parts of it whatever its size.  Bodies above the block's
- * body-max are refused (413 for a request, 502 for a response).
+ * body-max (body_max()) are refused (413 for a request, 502 for a
+ * response).
  */
 #define PART_MAX	XGW_HTTP_PART_MAX
 #define WINDOW		4
-#define BODY_MAX	(1ull << 30)
 
 struct counters {
 	uint64_t	 accepted, refused, requests, malformed, oversize;
@@ -65,6 +65,7 @@ int		 field_has_token(xmpp_stanza_t *, const char *name,
 		    const char *token);
 void		 sess_expect(struct xgw_http_sess *, const char *method);
 const char	*el_method(xmpp_stanza_t *);
+uint64_t	 body_max(void);
 xmpp_stanza_t	*part_new(enum xgw_http_pkind, uint64_t stream, uint64_t part,
 		    int last, const uint8_t *, size_t);
 int		 part_send(const struct xgw_meta *, xmpp_stanza_t *, void *cookie);
