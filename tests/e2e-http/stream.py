@@ -200,6 +200,14 @@ def step_keepalive():
           % second[-40:])
 
 
+def step_echo(body, path):
+    """A streamed upload whose answer is streamed back: one exchange."""
+    code, got = curl("-T", path, BASE + "/dev/echo")
+    check(code == "200" and sha(got) == sha(body),
+          "upload answered by a streamed download of the same %d bytes (%s, %d)"
+          % (len(body), code, len(got)))
+
+
 def step_denied(path):
     n = len(device_log())
     code, got = curl("-X", "DELETE", "-T", path, BASE + "/dev/sink")
@@ -229,7 +237,7 @@ def step_bad_chunk():
 
 def main():
     steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
-                           "downchunked,downclose,keepalive,denied,badchunk").split(",")
+                           "downchunked,downclose,keepalive,echo,denied,badchunk").split(",")
     body = upload_body()
     path = os.path.join(WORK, "upload.bin")
     with open(path, "wb") as f:
@@ -243,6 +251,7 @@ def main():
          "downchunked": lambda: step_download("chunked"),
          "downclose": lambda: step_download("close"),
          "keepalive": step_keepalive,
+         "echo": lambda: step_echo(body, path),
          "denied": lambda: step_denied(path),
          "badchunk": step_bad_chunk}[st]()
         print("   %s: %.2f s" % (st, time.time() - start), flush=True)

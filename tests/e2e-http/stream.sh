@@ -6,9 +6,10 @@
 #
 # Uploads (Content-Length, chunked by curl, chunked with extensions and a
 # trailer on a raw socket) and downloads (Content-Length, chunked, read
-# until close) of 5 MiB, byte for byte at the far side (stream.py); a
-# DELETE with a large body is denied with 403 on its head and nothing
-# reaches the device; a bad chunk inside a streamed upload gets 400.
+# until close) of 5 MiB, and an upload echoed back streamed, byte for
+# byte at the far side (stream.py); a DELETE with a large body is denied
+# with 403 on its head and nothing reaches the device; a bad chunk inside
+# a streamed upload gets 400.
 # Then each adapter's peak RSS (VmHWM) is held against its bound.
 #
 #   stream.sh XGWD XGWCTL XGW-HTTP SRCDIR
