@@ -24,6 +24,7 @@
 #define PING_MAX_S	3600u
 #define WINDOW_MAX	100000u
 #define DFLT_TIMEOUT_MS	1000u
+#define DFLT_BODY_MAX	(1ull << 30)	/* HTTP: a streamed body */
 #define EVERY_MAX_MS	3600000u
 #define REGS_MAX	125u		/* registers one read (fc 3, 4) returns */
 #define BITS_MAX	2000u		/* bits one read (fc 1, 2) returns */
@@ -588,6 +589,18 @@ st_timeout(struct parser *ps, void *arg)
 
 	a->timeout_ms = duration_ms(ps, "timeout", 1, TIMEOUT_MAX_MS,
 	    "a duration 1ms..10m");
+}
+
+static void
+st_body_max(struct parser *ps, void *arg)
+{
+	struct conf_adapter *a = arg;
+
+	if (strcmp(a->proto, "http") != 0)
+		lex_err(&ps->lx, ps->at.line, ps->at.col,
+		    "body-max is an HTTP setting, this adapter is %s", a->proto);
+	a->body_max = size(ps, "body-max", 1ull << 20, 1024ull << 30,
+	    "a size 1M..1024G");
 }
 
 /* What a route matches, by protocol: a unit, a path prefix or a topic filter. */
@@ -1275,12 +1288,13 @@ st_receive_max(struct parser *ps, void *arg)
 }
 
 /* The keywords after A_N are the mqtt block's only. */
-enum { A_LISTEN, A_TIMEOUT, A_ROUTE, A_DEVICE, A_POLL, A_N,
+enum { A_LISTEN, A_TIMEOUT, A_BODY_MAX, A_ROUTE, A_DEVICE, A_POLL, A_N,
     M_TOPIC = A_N, M_VERSION, M_TLS, M_CLIENT_ID, M_SESSION, M_RECEIVE, M_N };
 
 static const struct kw adapter_kws[M_N] = {
 	[A_LISTEN] = { "listen", st_listen, 0 },
 	[A_TIMEOUT] = { "timeout", st_timeout, 0 },
+	[A_BODY_MAX] = { "body-max", st_body_max, 0 },
 	[A_ROUTE] = { "route", st_route, 1 },
 	[A_DEVICE] = { "device", st_device, 1 },
 	[A_POLL] = { "poll", st_poll, 1 },
@@ -1348,6 +1362,7 @@ st_adapter(struct parser *ps, void *arg)
 	a = &c->adapters[c->nadapters];
 	a->line = line;
 	a->timeout_ms = DFLT_TIMEOUT_MS;
+	a->body_max = DFLT_BODY_MAX;
 	adapter_proto(ps, a);
 	block(ps, adapter_kws, is_mqtt(a) ? M_N : A_N, seen, a, "adapter",
 	    line);
@@ -1697,6 +1712,11 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 	fprintf(f, "\ttimeout ");
 	print_ms(f, a->timeout_ms);
 	fputc('\n', f);
+	if (strcmp(a->proto, "http") == 0) {
+		fprintf(f, "\tbody-max ");
+		print_size(f, a->body_max);
+		fputc('\n', f);
+	}
 	for (int i = 0; i < a->nroutes; i++) {
 		fprintf(f, "\troute ");
 		lex_print_quoted(f, a->routes[i].match);

@@ -103,6 +103,7 @@ struct conf_adapter {
 	char		 listen[256];		/* address, "" when the adapter has no client side */
 	uint16_t	 listen_port;
 	unsigned	 timeout_ms;		/* for requests carried upstream */
+	uint64_t	 body_max;		/* HTTP: bytes of a streamed body */
 	struct conf_device devices[CONF_MAX_DEVICES];
 	int		 ndevices;
 	struct conf_route routes[CONF_MAX_ROUTES];

@@ -625,6 +625,8 @@ xgw_policy_eval(struct xgw_policy *pol, const struct xgw_meta *env,
 	int soft = 0;
 
 	pol->dflt.evals++;
+	if (pol_stream_part(pol, env, el, now, v) == 0)
+		return v->action;
 	if (pol_facts_read(&f, env, el) == 0) {
 		walk_start(&w, pol->idx, &f);
 		while ((ri = walk_next(&w, ri)) >= 0) {
@@ -640,6 +642,8 @@ xgw_policy_eval(struct xgw_policy *pol, const struct xgw_meta *env,
 	}
 	decide(pol, ri, &f, soft, now, v);
 	pol_facts_free(&f);
+	if (v->action == XGW_PASS)
+		pol_stream_admit(pol, env, el, ri, now);
 	return v->action;
 }
 
@@ -654,6 +658,7 @@ xgw_policy_adopt_counters(struct xgw_policy *nw, struct xgw_policy *old)
 
 	nw->dflt = old->dflt;
 	nw->dflt_log = old->dflt_log;
+	pol_stream_adopt(nw, old);
 	for (size_t i = 0; i < old->nrules; i++)
 		if (ix_add(&byt, old->rules[i].text, i) == -1) {
 			ix_free(&byt);
@@ -746,6 +751,7 @@ xgw_policy_free(struct xgw_policy *pol)
 	if (pol->idx != NULL)
 		ix_free(pol->idx);
 	free(pol->idx);
+	free(pol->streams);
 	free(pol->file);
 	free(pol);
 }

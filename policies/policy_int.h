@@ -113,8 +113,16 @@ struct xgw_policy {
 	void			*logarg;
 	uint64_t		 log_interval;
 	size_t			 mem;
+	struct admitted		*streams;	/* stream.c */
 	char			 textbuf[1024];
 };
+
+/* stream.c */
+int		 pol_stream_part(struct xgw_policy *, const struct xgw_meta *,
+		    xmpp_stanza_t *, uint64_t now, struct xgw_verdict *);
+void		 pol_stream_admit(struct xgw_policy *, const struct xgw_meta *,
+		    xmpp_stanza_t *, int rule, uint64_t now);
+void		 pol_stream_adopt(struct xgw_policy *nw, struct xgw_policy *old);
 
 /* names.c */
 extern const struct keyword	 pol_keywords[];

@@ -39,6 +39,7 @@ struct walk {
 	int		 has_cl, has_te, chunked_seen, chunked_last;
 	size_t		 te_at;
 	uint64_t	 clen;
+	uint64_t	 clmax;		/* Content-Length at most; 0: XGW_PDU_MAX */
 	enum body	 body;
 	uint64_t	 body_size;
 };
@@ -110,9 +111,9 @@ hexval(int c)
 	return -1;
 }
 
-/* Leading hex digits of s into *v; their count, or 0 above XGW_PDU_MAX. */
+/* Leading hex digits of s into *v; their count; *over when above max. */
 static size_t
-hex_size(const uint8_t *s, size_t n, uint64_t *v, int *over)
+hex_size(const uint8_t *s, size_t n, uint64_t max, uint64_t *v, int *over)
 {
 	size_t i;
 
@@ -120,7 +121,7 @@ hex_size(const uint8_t *s, size_t n, uint64_t *v, int *over)
 	*over = 0;
 	for (i = 0; i < n && hexval(s[i]) >= 0; i++) {
 		*v = *v * 16 + hexval(s[i]);
-		if (*v > XGW_PDU_MAX) {
+		if (*v > max) {
 			*over = 1;
 			return i + 1;
 		}
@@ -349,14 +350,15 @@ static int
 content_length(struct walk *w, size_t at, size_t n, struct xgw_err *err)
 {
 	const uint8_t *v = w->p + at;
+	uint64_t x, max = w->clmax ? w->clmax : XGW_PDU_MAX;
 	size_t i = 0, d;
-	uint64_t x;
 
 	do {
 		for (d = i, x = 0; d < n && v[d] >= '0' && v[d] <= '9'; d++)
-			if ((x = x * 10 + (v[d] - '0')) > XGW_PDU_MAX)
+			if ((x = x * 10 + (v[d] - '0')) > max)
 				return xgw_fail(err, at + i, "too-large",
-				    "Content-Length above %u", XGW_PDU_MAX);
+				    "Content-Length above %llu",
+				    (unsigned long long)max);
 		if (d == i)
 			return xgw_fail(err, at + d, "bad-content-length",
 			    "Content-Length has %s, expected digits",
@@ -601,7 +603,7 @@ chunks(struct walk *w, struct xgw_err *err)
 		if (rc != 1)
 			return rc;
 		s = w->p + w->off;
-		if ((h = hex_size(s, len, &size, &over)) == 0)
+		if ((h = hex_size(s, len, XGW_PDU_MAX, &size, &over)) == 0)
 			return xgw_fail(err, w->off, "bad-chunk-size",
 			    "chunk size line starts with %s, expected hex "
 			    "digits", len ? "a non-hex byte" : "its end");
@@ -697,8 +699,8 @@ switched(const struct xgw_http_sess *s, struct xgw_err *err)
 }
 
 static int
-run(struct xgw_http_sess *sess, enum xgw_dir dir, const uint8_t *p,
-    size_t n, int eof, xmpp_stanza_t *el, size_t *len, struct xgw_err *err,
+setup(struct xgw_http_sess *sess, enum xgw_dir dir, const uint8_t *p,
+    size_t n, int eof, xmpp_stanza_t *el, struct xgw_err *err,
     struct walk *w)
 {
 	memset(w, 0, sizeof(*w));
@@ -714,6 +716,16 @@ run(struct xgw_http_sess *sess, enum xgw_dir dir, const uint8_t *p,
 	w->reqmethod = dir == XGW_RESPONSE ? awaited(sess) : NULL;
 	w->el = el;
 	w->ctx = el != NULL ? xmpp_stanza_get_context(el) : NULL;
+	return 0;
+}
+
+static int
+run(struct xgw_http_sess *sess, enum xgw_dir dir, const uint8_t *p,
+    size_t n, int eof, xmpp_stanza_t *el, size_t *len, struct xgw_err *err,
+    struct walk *w)
+{
+	if (setup(sess, dir, p, n, eof, el, err, w) == -1)
+		return -1;
 	return walk(w, len, err);
 }
 
@@ -785,6 +797,324 @@ xgw_http_decode(xmpp_ctx_t *ctx, struct xgw_http_sess *sess,
 	remember(sess, &w);
 	*out = el;
 	return 0;
+}
+
+/*
+ * Streaming: the head alone, then the body bytes through an incremental
+ * walker that checks what chunks() and body() check, a piece at a time.
+ */
+enum { BS_LINE, BS_DATA, BS_DATA_EOL, BS_TRAILERS, BS_DONE };
+
+/* Start line and header section of a stream's head; the body kind decided. */
+static int
+head_walk(struct walk *w, struct xgw_err *err)
+{
+	int rc;
+
+	w->clmax = XGW_HTTP_BODY_LIMIT;
+	if ((rc = start_line(w, err)) != 1 || (rc = fields(w, 0, err)) != 1)
+		return rc;
+	return body_kind(w, err);
+}
+
+static void
+body_init(struct xgw_http_body *b, const struct walk *w)
+{
+	memset(b, 0, sizeof(*b));
+	b->mode = w->body == BODY_LENGTH ? XGW_HTTP_LENGTH :
+	    w->body == BODY_CHUNKED ? XGW_HTTP_CHUNKED :
+	    w->body == BODY_CLOSE ? XGW_HTTP_CLOSE : XGW_HTTP_NONE;
+	b->lf = w->lf;
+	b->left = w->body == BODY_LENGTH ? w->clen : 0;
+	b->state = b->mode == XGW_HTTP_CHUNKED ? BS_LINE :
+	    b->mode == XGW_HTTP_NONE || (b->mode == XGW_HTTP_LENGTH &&
+	    b->left == 0) ? BS_DONE : BS_DATA;
+}
+
+int
+xgw_http_head(xmpp_ctx_t *ctx, struct xgw_http_sess *sess, enum xgw_dir dir,
+    const uint8_t *p, size_t n, size_t *hlen, xmpp_stanza_t **out,
+    struct xgw_http_body *body, struct xgw_err *err)
+{
+	xmpp_stanza_t *el = NULL;
+	struct walk w;
+	int rc;
+
+	if (out != NULL) {
+		*out = NULL;
+		if ((el = xgw_el_new(ctx, "http", XGW_NS_HTTP)) == NULL)
+			return xgw_fail(err, 0, "no-memory", "out of memory");
+	}
+	if ((rc = setup(sess, dir, p, n, 0, el, err, &w)) == 0)
+		rc = head_walk(&w, err);
+	if (rc == 1 && el != NULL && (xgw_set_str(el, "body", "streamed") ==
+	    -1 || (w.body == BODY_LENGTH &&
+	    xgw_set_uint(el, "body-size", w.clen) == -1) ||
+	    (w.lf && xgw_set_str(el, "eol", "lf") == -1)))
+		rc = nomem(&w, err);
+	if (rc != 1) {
+		if (el != NULL)
+			xmpp_stanza_release(el);
+		return rc;
+	}
+	*hlen = w.off;
+	body_init(body, &w);
+	if (el != NULL) {
+		remember(sess, &w);
+		*out = el;
+	}
+	return 1;
+}
+
+/* Offsets of a line's errors, from the line's start to the body's. */
+static int
+line_fail(struct xgw_err *err, uint64_t at)
+{
+	err->offset += at;
+	return -1;
+}
+
+/* A whole chunk size line in b->line, at offset at of the body. */
+static int
+chunk_line(struct xgw_http_body *b, uint64_t at, struct xgw_err *err)
+{
+	const uint8_t *s = b->line.data;
+	size_t len, next, h, bad;
+	struct walk w;
+	uint64_t size;
+	int over;
+
+	memset(&w, 0, sizeof(w));
+	w.p = s;
+	w.n = b->line.len;
+	w.eof = 1;
+	if (get_line(&w, XGW_HTTP_CHUNK_LINE_MAX, "chunk-line-too-long",
+	    "a chunk size line", &len, &next, err) != 1)
+		return line_fail(err, at);
+	if (w.lf != b->lf)
+		return xgw_fail(err, at + len, "mixed-eol", "a chunk size line "
+		    "ends otherwise than the start line");
+	if ((h = hex_size(s, len, XGW_HTTP_BODY_LIMIT, &size, &over)) == 0)
+		return xgw_fail(err, at, "bad-chunk-size", "chunk size line "
+		    "starts with %s, expected hex digits", len ?
+		    "a non-hex byte" : "its end");
+	if (over || (b->max != 0 && size > b->max - b->size))
+		return xgw_fail(err, at, "too-large", "chunk size %.*s%s "
+		    "takes the body above %llu bytes", (int)(len < 24 ? len :
+		    24), s, len > 24 ? "..." : "", (unsigned long long)(over ?
+		    XGW_HTTP_BODY_LIMIT : b->max));
+	if (!ext_ok(s + h, len - h, &bad))
+		return xgw_fail(err, at + h + bad, "bad-chunk-ext",
+		    "chunk extension has %s at byte %zu, expected "
+		    "';' name ['=' value]", h + bad < len ? "a stray byte" :
+		    "its end", bad);
+	b->left = size;
+	b->state = size == 0 ? BS_TRAILERS : BS_DATA;
+	return 0;
+}
+
+/* The trailer section in b->line when whole (1), checked as fields() does. */
+static int
+trailers(struct xgw_http_body *b, uint64_t at, struct xgw_err *err)
+{
+	const uint8_t *s = b->line.data;
+	size_t n = b->line.len;
+	struct walk w;
+
+	if (!(n == 1 || (n == 2 && s[0] == '\r') || (n >= 2 &&
+	    s[n - 2] == '\n') || (n >= 3 && s[n - 3] == '\n' &&
+	    s[n - 2] == '\r')))
+		return 0;
+	memset(&w, 0, sizeof(w));
+	w.p = s;
+	w.n = n;
+	w.eof = 1;
+	if (fields(&w, 1, err) != 1)
+		return line_fail(err, at);
+	if (w.lf != b->lf)
+		return xgw_fail(err, at, "mixed-eol", "the trailer section "
+		    "ends its lines otherwise than the start line");
+	return 1;
+}
+
+/*
+ * Bytes of a chunk line or of the trailers, up to and with the next LF;
+ * how many were taken, or -1.
+ */
+static ssize_t
+body_line(struct xgw_http_body *b, const uint8_t *p, size_t n, uint64_t at,
+    struct xgw_err *err)
+{
+	const uint8_t *e = memchr(p, '\n', n);
+	size_t k = e != NULL ? (size_t)(e - p) + 1 : n;
+	size_t max = b->state == BS_LINE ? XGW_HTTP_CHUNK_LINE_MAX + 2 :
+	    XGW_HTTP_SECTION_MAX + 2;
+	uint64_t start = at - b->line.len;
+	int rc;
+
+	if (b->line.len + k > max)
+		return xgw_fail(err, start, b->state == BS_LINE ?
+		    "chunk-line-too-long" : "section-too-large",
+		    "%s is longer than %zu bytes", b->state == BS_LINE ?
+		    "a chunk size line" : "the trailer section", max - 2);
+	if (xgw_buf_put(&b->line, p, k, err) == -1)
+		return -1;
+	if (e == NULL)
+		return k;
+	if (b->state == BS_LINE) {
+		if (chunk_line(b, start, err) == -1)
+			return -1;
+		b->line.len = 0;
+		return k;
+	}
+	/* trailers gather until their empty line */
+	if ((rc = trailers(b, start, err)) == -1)
+		return -1;
+	if (rc == 1) {
+		b->state = BS_DONE;
+		b->line.len = 0;
+	}
+	return k;
+}
+
+/* Chunk data, Content-Length bytes, or bytes until the close. */
+static size_t
+body_data(struct xgw_http_body *b, size_t n)
+{
+	size_t k = n;
+
+	if (b->mode != XGW_HTTP_CLOSE && b->left < k)
+		k = b->left;
+	b->size += k;
+	if (b->mode == XGW_HTTP_CLOSE)
+		return k;
+	if ((b->left -= k) == 0) {
+		b->state = b->mode == XGW_HTTP_LENGTH ? BS_DONE : BS_DATA_EOL;
+		b->left = b->lf ? 1 : 2;
+	}
+	return k;
+}
+
+int
+xgw_http_body_walk(struct xgw_http_body *b, const uint8_t *p, size_t n,
+    size_t *used, struct xgw_err *err)
+{
+	size_t i = 0, k;
+	ssize_t r;
+
+	while (i < n && b->state != BS_DONE) {
+		switch (b->state) {
+		case BS_DATA:
+			k = body_data(b, n - i);
+			if (b->max != 0 && b->size > b->max)
+				return xgw_fail(err, b->off + i, "too-large",
+				    "the body is above %llu bytes",
+				    (unsigned long long)b->max);
+			i += k;
+			break;
+		case BS_DATA_EOL:
+			if (p[i] != (b->left == 2 ? '\r' : '\n'))
+				return xgw_fail(err, b->off + i, "bad-chunk",
+				    "chunk data is followed by 0x%02x, "
+				    "expected %s", p[i], b->lf ? "LF" : "CRLF");
+			i++;
+			if (--b->left == 0)
+				b->state = BS_LINE;
+			break;
+		default:
+			if ((r = body_line(b, p + i, n - i, b->off + i,
+			    err)) == -1)
+				return -1;
+			i += r;
+			break;
+		}
+	}
+	b->off += i;
+	*used = i;
+	return b->state == BS_DONE;
+}
+
+int
+xgw_http_body_eof(struct xgw_http_body *b, struct xgw_err *err)
+{
+	if (b->mode == XGW_HTTP_CLOSE)
+		b->state = BS_DONE;
+	if (b->state == BS_DONE)
+		return 1;
+	return xgw_fail(err, b->off, "truncated",
+	    "the connection closed inside the body");
+}
+
+void
+xgw_http_body_free(struct xgw_http_body *b)
+{
+	xgw_buf_free(&b->line);
+}
+
+static const char *const part_kinds[] = { "part", "pull", "ack" };
+
+xmpp_stanza_t *
+xgw_http_part_new(xmpp_ctx_t *ctx, const struct xgw_http_part *pt,
+    const uint8_t *data, size_t n)
+{
+	xmpp_stanza_t *el = xgw_el_new(ctx, "http", XGW_NS_HTTP);
+
+	if (el == NULL)
+		return NULL;
+	if (xgw_set_str(el, "kind", part_kinds[pt->kind]) == -1 ||
+	    xgw_set_uint(el, "stream", pt->stream) == -1 ||
+	    xgw_set_uint(el, "part", pt->part) == -1 ||
+	    (pt->last && xgw_set_str(el, "last", "1") == -1) ||
+	    (pt->kind == XGW_HTTP_PART &&
+	    xgw_set_b64_text(ctx, el, data, n) == -1)) {
+		xmpp_stanza_release(el);
+		return NULL;
+	}
+	return el;
+}
+
+int
+xgw_http_part_read(xmpp_stanza_t *el, struct xgw_http_part *pt,
+    struct xgw_buf *out, struct xgw_err *err)
+{
+	const char *kind = xmpp_stanza_get_attribute(el, "kind");
+	const char *last = xmpp_stanza_get_attribute(el, "last");
+	const char *ns = xmpp_stanza_get_ns(el);
+	size_t slen, n = 0;
+	int k;
+
+	if (kind == NULL || ns == NULL || strcmp(ns, XGW_NS_HTTP) != 0)
+		return 0;
+	for (k = 0; k < 3 && strcmp(kind, part_kinds[k]) != 0; k++)
+		;
+	if (k == 3)
+		return 0;
+	memset(pt, 0, sizeof(*pt));
+	pt->kind = k;
+	if (xgw_get_uint(el, "stream", UINT64_MAX, &pt->stream, err) == -1 ||
+	    xgw_get_uint(el, "part", UINT64_MAX, &pt->part, err) == -1)
+		return -1;
+	if (pt->stream == 0 || (pt->part == 0 && k != XGW_HTTP_ACK))
+		return xgw_fail(err, 0, "bad-element", "<http kind=\"%s\">: "
+		    "stream and part count from 1", kind);
+	if (last != NULL && (strcmp(last, "1") != 0 || k != XGW_HTTP_PART))
+		return xgw_fail(err, 0, "bad-element", "<http last> is \"1\", "
+		    "on parts only");
+	pt->last = last != NULL;
+	slen = strlen(xgw_text(el));
+	if (k != XGW_HTTP_PART && slen != 0)
+		return xgw_fail(err, 0, "bad-element", "<http kind=\"%s\"> "
+		    "holds no data", kind);
+	/* checked before anything is decoded */
+	if (slen > (XGW_HTTP_PART_MAX + 2) / 3 * 4)
+		return xgw_fail(err, 0, "oversize", "a part of %zu base64 "
+		    "characters, at most %d bytes", slen, XGW_HTTP_PART_MAX);
+	if (k == XGW_HTTP_PART && xgw_get_b64_text(el, out, &n, err) == -1)
+		return -1;
+	if (k == XGW_HTTP_PART && n == 0 && !pt->last)
+		return xgw_fail(err, 0, "bad-element", "an empty part that is "
+		    "not the last");
+	return 1;
 }
 
 /*
@@ -878,7 +1208,7 @@ put_chunk(xmpp_stanza_t *c, int lf, struct xgw_buf *b, uint64_t *size,
 	if (put_piece(c, "size-text", is_vchar, 1, XGW_HTTP_CHUNK_LINE_MAX,
 	    b, err) == -1)
 		return -1;
-	h = hex_size(b->data + at, b->len - at, size, &over);
+	h = hex_size(b->data + at, b->len - at, XGW_PDU_MAX, size, &over);
 	if (over || h != b->len - at)
 		return xgw_fail(err, 0, "bad-element",
 		    "<chunk size-text> must be hex digits of a size up to %u",
@@ -1020,6 +1350,55 @@ recheck(const uint8_t *p, size_t n, int req, const char *rm, enum part part,
 	return 0;
 }
 
+/*
+ * The head of a streamed message: start line and fields only, and they
+ * must announce the body its parts will carry, of body-size bytes when
+ * Content-Length says so.
+ */
+static int
+encode_head(xmpp_stanza_t *el, int req, const char *rm, struct xgw_buf *b,
+    size_t start, struct xgw_err *err)
+{
+	const char *eol = xmpp_stanza_get_attribute(el, "eol");
+	const char *streamed = xmpp_stanza_get_attribute(el, "body");
+	int has_size = xmpp_stanza_get_attribute(el, "body-size") != NULL;
+	enum part part = P_FIELDS;
+	struct xgw_err e;
+	uint64_t size = 0;
+	struct walk w;
+	int rc;
+
+	if (strcmp(streamed, "streamed") != 0)
+		return xgw_fail(err, 0, "bad-element",
+		    "<http body> must be streamed or absent");
+	if ((has_size && xgw_get_uint(el, "body-size", XGW_HTTP_BODY_LIMIT,
+	    &size, err) == -1) ||
+	    put_start(el, req, eol != NULL, b, err) == -1 ||
+	    put_children(el, eol != NULL, b, &part, err) == -1)
+		return -1;
+	if (part != P_FIELDS)
+		return xgw_fail(err, 0, "bad-element",
+		    "a streamed head holds no body: its parts carry it");
+	memset(&w, 0, sizeof(w));
+	w.p = b->data + start;
+	w.n = b->len - start;
+	w.dir = req ? XGW_REQUEST : XGW_RESPONSE;
+	w.reqmethod = rm;
+	if ((rc = head_walk(&w, &e)) != 1)
+		return xgw_fail(err, 0, "bad-element",
+		    "its bytes do not decode: %s: %.150s", rc == 0 ?
+		    "truncated" : e.reason, rc == 0 ? "no end" : e.msg);
+	if (w.body == BODY_NONE)
+		return xgw_fail(err, 0, "bad-element",
+		    "a streamed head whose fields announce no body");
+	if ((w.body == BODY_LENGTH) != has_size ||
+	    (has_size && size != w.clen))
+		return xgw_fail(err, 0, "bad-element",
+		    "body-size must be the Content-Length of a streamed head, "
+		    "and absent without one");
+	return 0;
+}
+
 static int
 encode_into(xmpp_stanza_t *el, struct xgw_buf *b, size_t start,
     struct xgw_err *err)
@@ -1027,6 +1406,7 @@ encode_into(xmpp_stanza_t *el, struct xgw_buf *b, size_t start,
 	const char *kind = xmpp_stanza_get_attribute(el, "kind");
 	const char *eol = xmpp_stanza_get_attribute(el, "eol");
 	const char *rm = xmpp_stanza_get_attribute(el, "request-method");
+	const char *streamed = xmpp_stanza_get_attribute(el, "body");
 	enum part part = P_FIELDS;
 	uint64_t size;
 	int req;
@@ -1045,6 +1425,8 @@ encode_into(xmpp_stanza_t *el, struct xgw_buf *b, size_t start,
 		return xgw_fail(err, 0, "bad-element",
 		    "<http request-method> must be a method token, in a "
 		    "response");
+	if (streamed != NULL)
+		return encode_head(el, req, rm, b, start, err);
 	if (xgw_get_uint(el, "body-size", XGW_PDU_MAX, &size, err) == -1 ||
 	    put_start(el, req, eol != NULL, b, err) == -1 ||
 	    put_children(el, eol != NULL, b, &part, err) == -1)
@@ -1106,7 +1488,9 @@ proto_kind(xmpp_stanza_t *el, char *buf, size_t len)
 		for (i = 0; buf[i] != '\0' && buf[i] != '/'; i++)
 			if (buf[i] >= 'A' && buf[i] <= 'Z')
 				buf[i] += 'a' - 'A';
-	} else
+	} else if (kind != NULL && strcmp(kind, "response") != 0)
+		snprintf(buf, len, "%.16s/stream", kind);
+	else
 		snprintf(buf, len, "%s/response", st != NULL ? st : "?");
 	return buf;
 }

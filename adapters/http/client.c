@@ -10,6 +10,8 @@
  * here: 502 (no route, link down, a bad answer), 504 (no answer in time),
  * 400 for a missing or doubled Host (the connection stays), and
  * 400/413/414/431 for input that is not HTTP or too large, which ends it.
+ * A request too large for one stanza is streamed upstream (upload_*), and
+ * so is an answer too large for one (download_*): README.md, "Streaming".
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -31,14 +33,37 @@
 #define LINGER_MS	2000	/* reading what a refused client still sends, after the answer */
 #define LINGER_MAX	(1024 * 1024)
 
+static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* A streamed answer's body, asked for a part at a time (pulls). */
+struct download {
+	uint64_t	 stream;	/* 0: the answer came whole */
+	int		 open;		/* parts are still to come */
+	uint64_t	 pulled, got;	/* parts asked for, parts received */
+	struct xgw_http_body body;	/* checks each part before it is written */
+};
+
 /* One request of a connection, in the order it came. */
 struct answer {
 	uint64_t	 seq;		/* its stanza; 0: answered here */
-	int		 done;		/* out holds the whole answer */
+	int		 done;		/* out holds the whole answer (or its head) */
 	int		 close;		/* the connection ends after it */
 	char		 method[XGW_HTTP_METHOD_MAX + 1];
+	char		 dst[46];	/* the route's endpoint */
 	struct xgw_buf	 out;
 	size_t		 off;		/* bytes of out written */
+	struct download	 dl;
+};
+
+/* The request body being streamed upstream, a part at a time. */
+struct upload {
+	uint64_t	 stream;	/* the head's seq; 0: none */
+	struct answer	*a;		/* its place in the queue */
+	int		 head_acked;	/* the head passed both gateways */
+	int		 cont;		/* the client waits for 100 Continue */
+	int		 last_sent;
+	uint64_t	 sent, acked;	/* parts */
+	struct xgw_http_body body;
 };
 
 struct client {
@@ -52,6 +77,7 @@ struct client {
 	uint64_t	 deadline_ms;
 	struct answer	 q[PIPELINE];	/* a ring; q[qhead] is answered first */
 	int		 qhead, qlen;
+	struct upload	 up;
 	size_t		 inlen;
 	uint8_t		 in[MSG_MAX];
 };
@@ -71,6 +97,14 @@ q_at(struct client *c, int i)
 }
 
 static void
+answer_free(struct answer *a)
+{
+	xgw_buf_free(&a->out);
+	xgw_http_body_free(&a->dl.body);
+	a->dl.open = 0;
+}
+
+static void
 client_close(int slot, const char *why)
 {
 	struct client *c = clients[slot];
@@ -78,7 +112,8 @@ client_close(int slot, const char *why)
 	log_debug("client %s flow=%llu closed: %s", c->peer,
 	    (unsigned long long)c->id, why);
 	for (int i = 0; i < c->qlen; i++)
-		xgw_buf_free(&q_at(c, i)->out);
+		answer_free(q_at(c, i));
+	xgw_http_body_free(&c->up.body);
 	close(c->fd);
 	free(c);
 	clients[slot] = NULL;
@@ -101,6 +136,8 @@ client_linger(int slot)
 	c->deadline_ms = adapter_now_ms() + LINGER_MS;
 }
 
+static void download_pump(int, struct answer *);
+
 /* Writes the answers that are ready, in order. */
 static void
 client_flush(int slot)
@@ -119,13 +156,19 @@ client_flush(int slot)
 			c->deadline_ms = adapter_now_ms() + IDLE_MS;
 		if (a->off < a->out.len)
 			return;
-		xgw_buf_free(&a->out);
+		if (a->dl.open) {
+			/* written so far: the rest of its body is still to come */
+			a->out.len = a->off = 0;
+			download_pump(slot, a);
+			return;
+		}
+		answer_free(a);
 		c->qhead = (c->qhead + 1) % PIPELINE;
 		c->qlen--;
 		if (a->close) {
 			/* later answers, if any, are for requests it cancels */
 			for (int i = 0; i < c->qlen; i++)
-				xgw_buf_free(&q_at(c, i)->out);
+				answer_free(q_at(c, i));
 			c->qlen = 0;
 			client_linger(slot);
 			return;
@@ -386,32 +429,29 @@ route_for(const char *target, const char *host)
 	return r;
 }
 
-/* One whole request of n bytes at the start of the input. */
-static void
-client_request(int slot, size_t n)
+/*
+ * One request read: its element (the whole message, or the head of a
+ * streamed one) took n bytes of the input.  Its place in the queue when
+ * it went upstream; NULL when it was answered here.  A streamed request
+ * answered here ends its connection: its body is still coming.
+ */
+static struct answer *
+client_request(int slot, xmpp_stanza_t *el, size_t n, int streamed)
 {
 	struct client *c = clients[slot];
 	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
 	const char *target, *version, *why;
 	char host[256];
 	struct answer *a;
-	xmpp_stanza_t *el;
-	struct xgw_err e;
 	int r;
 
-	cnt.requests++;
-	if (xgw_http_decode(adapter_ctx(ad), NULL, XGW_REQUEST, c->in, n, &el,
-	    &e) == -1) {
-		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
-		return;
-	}
 	a = q_push(c, el_method(el));
 	target = xmpp_stanza_get_attribute(el, "target");
 	version = xmpp_stanza_get_attribute(el, "version");
 	/* an HTTP/1.0 client reads its answer until the connection closes */
 	a->close = field_has_token(el, "Connection", "close") ||
 	    (version != NULL && strcmp(version, "HTTP/1.0") == 0);
-	if (a->close)
+	if (a->close && !streamed)
 		c->reading = 0;
 	if (strcmp(a->method, "CONNECT") == 0) {
 		log_info("client %s: CONNECT refused with 501", c->peer);
@@ -421,19 +461,25 @@ client_request(int slot, size_t n)
 		cnt.malformed++;
 		log_warnx("client %s: %s %s: %s; answered 400", c->peer,
 		    a->method, target, why);
-		answer_here(slot, a, 400, why, 0);
+		answer_here(slot, a, 400, why, streamed);
 	} else if ((r = route_for(target, host)) == -1) {
 		cnt.no_route++;
 		log_info("client %s: %s %s host \"%s\": no route; answered 502",
 		    c->peer, a->method, target, host);
-		answer_here(slot, a, 502, "no route for this host and path", 0);
+		answer_here(slot, a, 502, "no route for this host and path",
+		    streamed);
 	} else {
 		memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
 		memcpy(m.dst, conf->routes[r].to, sizeof(m.dst));
+		memcpy(a->dst, m.dst, sizeof(a->dst));
 		m.seq = next_seq++;
-		if (adapter_send(ad, &m, el, 0, &waiting) == 0)
+		if (streamed && xgw_set_uint(el, "stream", m.seq) == -1)
+			errno = ENOMEM;
+		else if (adapter_send(ad, &m, el, 0, &waiting) == 0) {
 			a->seq = m.seq;
-		else if (errno == EMSGSIZE) {
+			return a;
+		}
+		if (errno == EMSGSIZE) {
 			cnt.oversize++;
 			log_warnx("client %s: %s %s: too large for one stanza "
 			    "(%zu bytes); answered 413", c->peer, a->method,
@@ -443,13 +489,218 @@ client_request(int slot, size_t n)
 			cnt.path_failed++;
 			log_warn("client %s: %s %s: not carried", c->peer,
 			    a->method, target);
-			answer_here(slot, a, 502, "not carried", 0);
+			answer_here(slot, a, 502, "not carried", streamed);
 		}
 	}
+	return NULL;
+}
+
+/* A whole request of n bytes at the start of the input. */
+static void
+client_whole(int slot, size_t n)
+{
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+
+	cnt.requests++;
+	if (xgw_http_decode(adapter_ctx(ad), NULL, XGW_REQUEST,
+	    clients[slot]->in, n, &el, &e) == -1) {
+		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
+		return;
+	}
+	client_request(slot, el, n, 0);
 	xmpp_stanza_release(el);
 }
 
-/* Cuts whole requests from the input while the connection may have more in flight. */
+static void
+input_drop(struct client *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->inlen - n);
+	c->inlen -= n;
+}
+
+static void
+upload_end(struct client *c)
+{
+	xgw_http_body_free(&c->up.body);
+	memset(&c->up, 0, sizeof(c->up));
+}
+
+/*
+ * A stream that cannot go on: answered with status when its answer has
+ * not begun (the connection ends after it), else the connection is reset
+ * so that a cut body is never taken for a whole one.
+ */
+static void
+stream_broken(int slot, struct answer *a, unsigned status, const char *why)
+{
+	struct client *c = clients[slot];
+	struct linger lg = { 1, 0 };
+
+	cnt.streams_broken++;
+	log_warnx("client %s flow=%llu: stream broken: %s; %s", c->peer,
+	    (unsigned long long)c->id, why, a != NULL && !a->done ?
+	    "answered and closed" : "connection reset");
+	if (c->up.stream != 0 && (a == NULL || a == c->up.a))
+		upload_end(c);
+	if (a != NULL && !a->done) {
+		answer_here(slot, a, status, why, 1);
+		return;
+	}
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	client_close(slot, why);
+}
+
+/* The head of a request too large to carry whole, and upstream its body. */
+static void
+upload_start(int slot)
+{
+	struct client *c = clients[slot];
+	struct xgw_http_body body;
+	struct answer *a;
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+	size_t hlen;
+
+	cnt.requests++;
+	if (xgw_http_head(adapter_ctx(ad), NULL, XGW_REQUEST, c->in, c->inlen,
+	    &hlen, &el, &body, &e) != 1) {
+		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
+		return;
+	}
+	if ((a = client_request(slot, el, hlen, 1)) != NULL) {
+		cnt.streams++;
+		c->up = (struct upload){ .stream = a->seq, .a = a,
+		    .body = body };
+		c->up.body.max = body_max();
+		c->up.cont = !c->continued && wants_continue(c->in, hlen);
+	} else
+		xgw_http_body_free(&body);
+	xmpp_stanza_release(el);
+	if (clients[slot] != NULL)
+		input_drop(c, hlen);
+}
+
+/* Sends what the input holds of the body, while the window has room. */
+static void
+upload_pump(int slot)
+{
+	struct client *c = clients[slot];
+	struct upload *up = &c->up;
+	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
+	struct xgw_err e;
+	size_t used;
+	int rc;
+
+	memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
+	memcpy(m.dst, up->a->dst, sizeof(m.dst));
+	while (up->head_acked && !up->last_sent &&
+	    up->sent - up->acked < WINDOW && c->inlen > 0) {
+		rc = xgw_http_body_walk(&up->body, c->in, c->inlen < PART_MAX ?
+		    c->inlen : PART_MAX, &used, &e);
+		if (rc == -1) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "%s at byte %llu of the "
+			    "body", e.reason, (unsigned long long)e.offset);
+			stream_broken(slot, up->a, status_of(e.reason), why);
+			return;
+		}
+		m.seq = next_seq++;
+		if (part_send(&m, part_new(XGW_HTTP_PART, up->stream,
+		    up->sent + 1, rc == 1, c->in, used), &waiting) == -1) {
+			stream_broken(slot, up->a, 502, "a part not carried");
+			return;
+		}
+		up->sent++;
+		if (rc == 1) {
+			/* the device's answer comes as the answer to the last part */
+			up->last_sent = 1;
+			up->a->seq = m.seq;
+			if (up->a->close)
+				c->reading = 0;
+		}
+		input_drop(c, used);
+		c->deadline_ms = adapter_now_ms() + IDLE_MS;
+	}
+}
+
+/*
+ * A request not whole in the input (0), or too large for the transform
+ * to frame (-1): streamed when it cannot be carried whole, else waited
+ * for.  1 when the caller may go on cutting requests.
+ */
+static int
+client_partial(int slot, int rc, const struct xgw_err *fe, size_t h)
+{
+	struct client *c = clients[slot];
+	struct xgw_http_body body;
+	struct xgw_err e;
+	size_t hlen;
+	int r, big;
+
+	r = xgw_http_head(NULL, NULL, XGW_REQUEST, c->in, c->inlen, &hlen, NULL,
+	    &body, &e);
+	if (r == -1 || (r == 0 && rc == -1)) {
+		if (r == 0)
+			e = *fe;
+		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
+		return 0;
+	}
+	if (r == 1 && body.mode == XGW_HTTP_LENGTH && body.left > body_max()) {
+		refuse(slot, 413, "too-large", hlen, "the body is larger than "
+		    "the gateway's bound");
+		return 0;
+	}
+	big = r == 1 && ((body.mode == XGW_HTTP_LENGTH &&
+	    body.left > MSG_MAX - hlen) || (body.mode == XGW_HTTP_CHUNKED &&
+	    (rc == -1 || c->inlen == sizeof(c->in))));
+	xgw_http_body_free(&body);
+	if (big) {
+		/* one stream at a time: a second waits for the first's answer */
+		if (c->up.stream != 0)
+			return 0;
+		upload_start(slot);
+		return clients[slot] != NULL;
+	}
+	if (rc == -1) {
+		refuse(slot, status_of(fe->reason), fe->reason, fe->offset,
+		    fe->msg);
+		return 0;
+	}
+	if (c->inlen == sizeof(c->in))
+		refuse(slot, 413, "too-large", c->inlen,
+		    "the message is longer than the gateway's bound");
+	else if (h > 0 && !c->continued && c->qlen == 0 &&
+	    wants_continue(c->in, h)) {
+		/* the body comes once asked for: we carry it whole */
+		struct answer *a = q_push(c, "");
+
+		c->continued = 1;
+		if (xgw_buf_put(&a->out, cont, sizeof(cont) - 1, &e) == -1) {
+			client_close(slot, "out of memory");
+			return 0;
+		}
+		a->done = 1;
+		client_flush(slot);
+	}
+	return 0;
+}
+
+/*
+ * Whether an answer is being streamed: requests behind it wait here, so
+ * that their timers do not run while the device is busy with it.
+ */
+static int
+downloading(const struct client *c)
+{
+	for (int i = 0; i < c->qlen; i++)
+		if (c->q[(c->qhead + i) % PIPELINE].dl.open)
+			return 1;
+	return 0;
+}
+
+/* Cuts requests from the input while the connection may have more in flight. */
 static void
 client_process(int slot)
 {
@@ -458,11 +709,16 @@ client_process(int slot)
 	size_t n, h;
 	int rc;
 
-	while ((c = clients[slot]) != NULL && c->reading && c->inlen > 0 &&
-	    c->qlen < PIPELINE) {
+	while ((c = clients[slot]) != NULL && c->reading && c->qlen < PIPELINE) {
+		if (c->up.stream != 0 && !c->up.last_sent) {
+			upload_pump(slot);
+			return;
+		}
+		if (c->inlen == 0 || downloading(c))
+			return;
 		rc = xgw_http_frame(NULL, XGW_REQUEST, c->in, c->inlen, &n, &e);
 		h = head_len(c->in, c->inlen < HEAD_MAX ? c->inlen : HEAD_MAX);
-		if (rc == -1) {
+		if (rc == -1 && strcmp(e.reason, "too-large") != 0) {
 			refuse(slot, status_of(e.reason), e.reason, e.offset,
 			    e.msg);
 			return;
@@ -473,36 +729,17 @@ client_process(int slot)
 			    "gateway's bound");
 			return;
 		}
-		if (rc == 0) {
-			if (c->inlen == sizeof(c->in))
-				refuse(slot, 413, "too-large", c->inlen,
-				    "the message is longer than the gateway's "
-				    "bound");
-			else if (h > 0 && !c->continued && c->qlen == 0 &&
-			    wants_continue(c->in, h)) {
-				/* the body comes once asked for: we carry it whole */
-				static const char cont[] =
-				    "HTTP/1.1 100 Continue\r\n\r\n";
-				struct answer *a = q_push(c, "");
-
-				c->continued = 1;
-				if (xgw_buf_put(&a->out, cont, sizeof(cont) - 1,
-				    &e) == -1) {
-					client_close(slot, "out of memory");
-					return;
-				}
-				a->done = 1;
-				client_flush(slot);
-			}
-			return;
+		if (rc != 1) {
+			if (!client_partial(slot, rc, &e, h))
+				return;
+			continue;
 		}
-		client_request(slot, n);
+		client_whole(slot, n);
 		if ((c = clients[slot]) == NULL)
 			return;
 		c->continued = 0;
 		c->deadline_ms = adapter_now_ms() + IDLE_MS;
-		memmove(c->in, c->in + n, c->inlen - n);
-		c->inlen -= n;
+		input_drop(c, n);
 	}
 }
 
@@ -585,6 +822,160 @@ answer_of(uint64_t flow, uint64_t seq, int *slot)
 }
 
 /*
+ * A streamed answer's head is in a->out: its body follows in parts, asked
+ * for WINDOW at a time and checked with the walker of the head.
+ */
+static int
+download_start(int slot, struct answer *a, xmpp_stanza_t *el)
+{
+	struct xgw_http_sess s;
+	struct xgw_err e;
+	size_t hlen;
+
+	sess_expect(&s, a->method);
+	if (xgw_get_uint(el, "stream", UINT64_MAX, &a->dl.stream, &e) == -1 ||
+	    a->dl.stream == 0 ||
+	    xgw_http_head(NULL, &s, XGW_RESPONSE, a->out.data, a->out.len,
+	    &hlen, NULL, &a->dl.body, &e) != 1) {
+		stream_broken(slot, a, 502, "a streamed answer without its "
+		    "stream");
+		return -1;
+	}
+	cnt.streams++;
+	a->dl.body.max = body_max();
+	a->dl.open = 1;
+	if (a->dl.body.mode == XGW_HTTP_CLOSE)
+		a->close = 1;
+	download_pump(slot, a);
+	return clients[slot] != NULL ? 0 : -1;
+}
+
+/* Asks for parts while the window has room and little waits to be written. */
+static void
+download_pump(int slot, struct answer *a)
+{
+	struct client *c = clients[slot];
+	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
+
+	memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
+	memcpy(m.dst, a->dst, sizeof(m.dst));
+	while (a->dl.open && a->dl.pulled - a->dl.got < WINDOW &&
+	    a->out.len - a->off <= PART_MAX) {
+		m.seq = next_seq++;
+		if (part_send(&m, part_new(XGW_HTTP_PULL, a->dl.stream,
+		    a->dl.pulled + 1, 0, NULL, 0), &waiting) == -1) {
+			stream_broken(slot, a, 502, "a pull not carried");
+			return;
+		}
+		a->dl.pulled++;
+	}
+}
+
+/* A part of a streamed answer: the next one, and good, or the stream ends. */
+static void
+download_part(int slot, struct answer *a, const struct xgw_http_part *pt,
+    struct xgw_buf *data)
+{
+	struct xgw_err e = { .msg = "out of memory" };
+	char why[200];
+	size_t used;
+	int rc;
+
+	if (pt->part != a->dl.got + 1) {
+		snprintf(why, sizeof(why), "part %llu where %llu was due",
+		    (unsigned long long)pt->part,
+		    (unsigned long long)a->dl.got + 1);
+		stream_broken(slot, a, 502, why);
+		return;
+	}
+	rc = xgw_http_body_walk(&a->dl.body, data->data, data->len, &used, &e);
+	if (rc == 0 && pt->last)
+		rc = xgw_http_body_eof(&a->dl.body, &e);
+	if (rc == -1 || used != data->len || rc != pt->last) {
+		snprintf(why, sizeof(why), "part %llu: %s",
+		    (unsigned long long)pt->part, rc == -1 ? e.msg :
+		    pt->last ? "the body does not end with the last part" :
+		    "bytes after the end of the body");
+		stream_broken(slot, a, 502, why);
+		return;
+	}
+	if (a->off == a->out.len)
+		a->out.len = a->off = 0;
+	if (xgw_buf_put(&a->out, data->data, data->len, &e) == -1) {
+		stream_broken(slot, a, 502, e.msg);
+		return;
+	}
+	a->dl.got++;
+	if (pt->last) {
+		xgw_http_body_free(&a->dl.body);
+		a->dl.open = 0;
+	}
+	client_flush(slot);
+	if (clients[slot] != NULL && a->dl.open)
+		download_pump(slot, a);
+	else if (clients[slot] != NULL)
+		client_process(slot);
+}
+
+/* The acknowledgement of part K of the upload (0: its head). */
+static void
+upload_ack(int slot, const struct xgw_http_part *pt)
+{
+	struct client *c = clients[slot];
+	struct upload *up = &c->up;
+	char why[120];
+
+	if (pt->part != (up->head_acked ? up->acked + 1 : 0) ||
+	    pt->part > up->sent) {
+		snprintf(why, sizeof(why), "acknowledgement of part %llu out "
+		    "of order", (unsigned long long)pt->part);
+		stream_broken(slot, up->a, 502, why);
+		return;
+	}
+	if (pt->part > 0)
+		up->acked++;
+	else {
+		up->head_acked = 1;
+		/* asked for before the body, and only its answer waits: sent now */
+		if (up->cont && c->qlen == 1 && q_at(c, 0) == up->a)
+			(void)send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+		c->continued = up->cont;
+	}
+	client_process(slot);
+}
+
+/* A part, or an acknowledgement, of a stream of one of our connections. */
+void
+client_part(const struct xgw_http_part *pt, struct xgw_buf *data,
+    uint64_t flow, uint64_t seq)
+{
+	struct client *c;
+	int slot;
+
+	if (adapter_answered(ad, flow, seq) == NULL ||
+	    (c = client_by_flow(flow, &slot)) == NULL) {
+		cnt.late++;
+		return;
+	}
+	if (pt->kind == XGW_HTTP_ACK && c->up.stream == pt->stream) {
+		upload_ack(slot, pt);
+		return;
+	}
+	for (int i = 0; pt->kind == XGW_HTTP_PART && i < c->qlen; i++) {
+		struct answer *a = q_at(c, i);
+
+		if (a->dl.open && a->dl.stream == pt->stream) {
+			download_part(slot, a, pt, data);
+			return;
+		}
+	}
+	/* answers to pulls past the end of a body */
+	log_debug("client %s flow=%llu: part %llu of stream %llu: none "
+	    "waits for it", c->peer, (unsigned long long)flow,
+	    (unsigned long long)pt->part, (unsigned long long)pt->stream);
+}
+
+/*
  * The answer from afar.  It is encoded for the method the client sent,
  * whatever the far side says it answers: a body that the client would not
  * expect (an answer to HEAD with one) fails to encode and becomes 502.
@@ -627,6 +1018,14 @@ client_answer(xmpp_stanza_t *el, uint64_t flow, uint64_t seq)
 		    (xgw_child(el, "body") != NULL &&
 		    !field_has_token(el, "Content-Length", NULL)) ||
 		    (status != NULL && strcmp(status, "101") == 0);
+		/* a request whose body was not all sent: the input is lost */
+		if (clients[slot]->up.a == a && !clients[slot]->up.last_sent)
+			a->close = 1;
+		if (clients[slot]->up.a == a)
+			upload_end(clients[slot]);
+		if (xmpp_stanza_get_attribute(el, "body") != NULL &&
+		    download_start(slot, a, el) == -1)
+			return;
 		a->done = 1;
 		if (a->close)
 			clients[slot]->reading = 0;
@@ -634,6 +1033,30 @@ client_answer(xmpp_stanza_t *el, uint64_t flow, uint64_t seq)
 	}
 	if (clients[slot] != NULL)
 		client_process(slot);
+}
+
+/* A part or a pull that got no answer: its stream cannot go on. */
+static void
+stream_failed(uint64_t flow, uint64_t seq, int timeout, const char *reason)
+{
+	struct client *c;
+	char why[120];
+	int slot;
+
+	if ((c = client_by_flow(flow, &slot)) == NULL)
+		return;
+	snprintf(why, sizeof(why), "part seq=%llu: %s",
+	    (unsigned long long)seq, reason);
+	if (c->up.stream != 0) {
+		stream_broken(slot, c->up.a, timeout ? 504 : 502, why);
+		return;
+	}
+	for (int i = 0; i < c->qlen; i++)
+		if (q_at(c, i)->dl.open) {
+			stream_broken(slot, q_at(c, i), 502, why);
+			return;
+		}
+	/* a pull past the end of a body */
 }
 
 void
@@ -646,11 +1069,17 @@ client_failed(uint64_t flow, uint64_t seq, const char *reason)
 		cnt.timed_out++;
 	else
 		cnt.path_failed++;
+	if ((a = answer_of(flow, seq, &slot)) == NULL) {
+		stream_failed(flow, seq, timeout, reason);
+		return;
+	}
 	log_info("request flow=%llu seq=%llu: %s; answered %d",
 	    (unsigned long long)flow, (unsigned long long)seq, reason,
 	    timeout ? 504 : 502);
-	if ((a = answer_of(flow, seq, &slot)) == NULL)
+	if (clients[slot]->up.a == a) {
+		stream_broken(slot, a, timeout ? 504 : 502, reason);
 		return;
+	}
 	answer_here(slot, a, timeout ? 504 : 502, timeout ?
 	    "no answer in time" : reason, 0);
 	if (clients[slot] != NULL)
@@ -719,6 +1148,10 @@ client_run(const struct pollfd *pfd, int n)
 static int
 client_idle(const struct client *c)
 {
+	/* an upload waiting for the client's bytes, not for the far side */
+	if (c->up.stream != 0 && c->up.head_acked && !c->up.last_sent &&
+	    c->up.sent == c->up.acked)
+		return 1;
 	for (int i = 0; i < c->qlen; i++)
 		if (!c->q[(c->qhead + i) % PIPELINE].done)
 			return 0;

@@ -8,7 +8,9 @@
  * behind it: a slow or dead device delays only its own requests.
  *
  * The connection is kept while the device keeps it (keep-alive) and made
- * again, non-blocking, when a request comes and there is none.
+ * again, non-blocking, when a request comes and there is none.  A
+ * streamed request is written as its parts come, each acknowledged once
+ * written; a streamed answer goes back a part for each pull.
  */
 #include <sys/socket.h>
 #include <netdb.h>
@@ -25,15 +27,43 @@
 #include "xgw-http.h"
 
 #define DEV_QUEUE	16	/* requests waiting for one device */
+#define FINISHED	8	/* streamed answers remembered past their end */
+
+/* A request body part (0: the head) acknowledged once written through end. */
+struct ack {
+	uint64_t	 seq, part, end;
+};
 
 struct job {
-	uint64_t	 flow, seq;
+	uint64_t	 flow, seq;	/* seq: of the request the answer answers */
 	char		 from[46];	/* the requester: the response's dst */
 	char		 method[XGW_HTTP_METHOD_MAX + 1];
-	uint64_t	 deadline_ms;	/* arrival + the device's timeout */
-	int		 close;		/* the request ends its connection */
+	uint64_t	 deadline_ms;	/* arrival (of the last part, pull) + the device's timeout */
+	int		 close;		/* the exchange ends its connection */
 	int		 retried;
-	struct xgw_buf	 req;		/* the bytes for the device */
+	int		 dead;		/* its stream broke while it waited */
+	struct xgw_buf	 req;		/* the bytes for the device (not yet written) */
+	uint64_t	 stream;	/* the exchange's stream; 0: none yet */
+	/* a streamed request body, restored as its parts come */
+	int		 streamed;
+	int		 up_open;	/* parts are still to come */
+	uint64_t	 up_next;	/* the part due next */
+	uint64_t	 queued, written;	/* bytes of the request */
+	struct xgw_http_body up;
+	struct ack	 acks[WINDOW + 1];
+	int		 nacks;
+	/* a streamed response body, sent a part for each pull */
+	int		 down, down_eof;
+	uint64_t	 pull_next, part_next;
+	uint64_t	 pulls[WINDOW];	/* the seqs of pulls waiting for a part */
+	int		 npulls;
+	struct xgw_http_body dn;
+};
+
+/* A streamed answer that ended: pulls past its end get an empty last part. */
+struct finished {
+	char		 from[46];
+	uint64_t	 flow, stream;
 };
 
 struct device {
@@ -48,6 +78,8 @@ struct device {
 	struct xgw_http_sess sess;
 	size_t		 inlen;
 	uint8_t		*in;		/* MSG_MAX bytes */
+	struct finished	 done[FINISHED];	/* a ring */
+	int		 ndone;
 };
 
 static struct device *devices;
@@ -97,12 +129,20 @@ job_error(const char *uuid, const struct job *j, unsigned status,
 }
 
 static void
+job_free(struct job *j)
+{
+	xgw_buf_free(&j->req);
+	xgw_http_body_free(&j->up);
+	xgw_http_body_free(&j->dn);
+	free(j);
+}
+
+static void
 job_pop(struct device *d)
 {
 	struct job *j = d->q[d->qhead];
 
-	xgw_buf_free(&j->req);
-	free(j);
+	job_free(j);
 	d->qhead = (d->qhead + 1) % DEV_QUEUE;
 	d->qlen--;
 	d->busy = 0;
@@ -160,7 +200,8 @@ device_lost(struct device *d, const char *why)
 {
 	struct job *j = d->q[d->qhead];
 
-	if (d->reused && d->inlen == 0 && !j->retried && idempotent(j->method)) {
+	if (d->reused && d->inlen == 0 && !j->retried && !j->streamed &&
+	    idempotent(j->method)) {
 		cnt.dev_retries++;
 		j->retried = 1;
 		device_close(d, why);
@@ -199,14 +240,55 @@ device_connect(struct device *d)
 	memset(&d->sess, 0, sizeof(d->sess));
 }
 
+/* A response element (an answer made here, a part, an acknowledgement) for j's exchange. */
+static int
+stream_send(const struct device *d, const struct job *j, uint64_t seq,
+    xmpp_stanza_t *el)
+{
+	struct xgw_meta m = { .flow = j->flow, .seq = seq,
+	    .dir = XGW_RESPONSE };
+
+	memcpy(m.src, d->conf->uuid, sizeof(m.src));
+	memcpy(m.dst, j->from, sizeof(m.dst));
+	if (part_send(&m, el, NULL) == 0)
+		return 0;
+	log_warn("device %s flow=%llu seq=%llu: stream element not queued",
+	    d->conf->uuid, (unsigned long long)j->flow,
+	    (unsigned long long)seq);
+	return -1;
+}
+
+/* Acknowledges the parts of a streamed request now written to the device. */
+static void
+acks_written(struct device *d, struct job *j)
+{
+	while (j->nacks > 0 && j->acks[0].end <= j->written) {
+		stream_send(d, j, j->acks[0].seq, part_new(XGW_HTTP_ACK,
+		    j->stream, j->acks[0].part, 0, NULL, 0));
+		memmove(j->acks, j->acks + 1, --j->nacks * sizeof(j->acks[0]));
+	}
+}
+
 /* Writes the head job's request. */
 static void
 device_write(struct device *d)
 {
 	struct job *j = d->q[d->qhead];
+	size_t was = d->sent;
 
-	if (adapter_write(d->fd, j->req.data, j->req.len, &d->sent) == -1)
+	if (adapter_write(d->fd, j->req.data, j->req.len, &d->sent) == -1) {
 		device_lost(d, strerror(errno));
+		return;
+	}
+	if (!j->streamed)
+		return;
+	j->written += d->sent - was;
+	if (d->sent > was)
+		j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
+	/* what is written is dropped: the job holds at most the window */
+	if (d->sent == j->req.len)
+		j->req.len = d->sent = 0;
+	acks_written(d, j);
 }
 
 /* Puts the next job on the wire, answering those whose time is up. */
@@ -216,6 +298,10 @@ device_kick(struct device *d)
 	while (d->qlen > 0 && !d->busy) {
 		struct job *j = d->q[d->qhead];
 
+		if (j->dead) {
+			job_pop(d);
+			continue;
+		}
 		if (adapter_now_ms() >= j->deadline_ms) {
 			cnt.dev_timeouts++;
 			job_error(d->conf->uuid, j, 504, "no answer in time");
@@ -274,6 +360,137 @@ device_answer(struct device *d, size_t n)
 		device_close(d, "the exchange ends the connection");
 }
 
+/* The device's connection is over (closed, reset): nothing more comes. */
+static void
+device_shut(struct device *d)
+{
+	close(d->fd);
+	d->fd = -1;
+	d->connecting = d->reused = 0;
+}
+
+/* The head job's stream cannot go on: its connection and the job go. */
+static void
+device_broken(struct device *d, struct job *j, const char *why)
+{
+	cnt.dev_streams_broken++;
+	log_warnx("device %s flow=%llu stream=%llu: stream broken: %s; "
+	    "connection closed", d->conf->uuid, (unsigned long long)j->flow,
+	    (unsigned long long)j->stream, why);
+	if (j != d->q[d->qhead] || !d->busy) {
+		j->dead = 1;
+		return;
+	}
+	if (d->fd != -1)
+		device_close(d, why);
+	d->inlen = 0;
+	job_pop(d);
+}
+
+/* The head job's streamed answer is over: the connection goes on, or not. */
+static void
+stream_done(struct device *d, struct job *j)
+{
+	struct finished *f = &d->done[d->ndone++ % FINISHED];
+
+	memcpy(f->from, j->from, sizeof(f->from));
+	f->flow = j->flow;
+	f->stream = j->stream;
+	/* pulls already here, past the end: each gets an empty last part */
+	for (int i = 0; i < j->npulls; i++)
+		stream_send(d, j, j->pulls[i], part_new(XGW_HTTP_PART,
+		    j->stream, j->part_next + i, 1, NULL, 0));
+	if (d->inlen > 0 || d->fd == -1 || j->close)
+		device_close(d, d->inlen > 0 ? "bytes after the answer" :
+		    "the exchange ends the connection");
+	d->inlen = 0;
+	job_pop(d);
+	d->reused = d->fd != -1;
+}
+
+/* Answers the pulls waiting with the parts the input holds. */
+static void
+device_serve(struct device *d)
+{
+	struct job *j = d->q[d->qhead];
+	struct xgw_err e;
+	size_t used;
+	int rc;
+
+	while (j->npulls > 0 && (d->inlen > 0 || j->down_eof)) {
+		rc = xgw_http_body_walk(&j->dn, d->in, d->inlen < PART_MAX ?
+		    d->inlen : PART_MAX, &used, &e);
+		if (rc == 0 && j->down_eof && used == d->inlen)
+			rc = xgw_http_body_eof(&j->dn, &e);
+		if (rc == -1) {
+			cnt.dev_bad++;
+			device_broken(d, j, e.msg);
+			return;
+		}
+		if (stream_send(d, j, j->pulls[0], part_new(XGW_HTTP_PART,
+		    j->stream, j->part_next, rc == 1, d->in, used)) == -1) {
+			device_broken(d, j, "a part not queued");
+			return;
+		}
+		j->part_next++;
+		memmove(j->pulls, j->pulls + 1, --j->npulls * sizeof(j->pulls[0]));
+		memmove(d->in, d->in + used, d->inlen - used);
+		d->inlen -= used;
+		if (rc == 1) {
+			stream_done(d, j);
+			return;
+		}
+	}
+}
+
+/*
+ * The head job's answer does not fit one element: its head goes back
+ * now, with the stream that names it, and its body a part for each pull.
+ */
+static void
+device_stream(struct device *d)
+{
+	struct job *j = d->q[d->qhead];
+	const char *version;
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+	size_t hlen;
+	int rc;
+
+	rc = xgw_http_head(adapter_ctx(ad), &d->sess, XGW_RESPONSE, d->in,
+	    d->inlen, &hlen, &el, &j->dn, &e);
+	if (rc != 1 || j->dn.mode == XGW_HTTP_NONE ||
+	    (j->dn.mode == XGW_HTTP_LENGTH && j->dn.left > body_max())) {
+		cnt.dev_bad++;
+		if (rc == 1)
+			xmpp_stanza_release(el);
+		device_fail(d, 502, rc == -1 ? e.msg : "response larger than "
+		    "the gateway's bound");
+		return;
+	}
+	j->dn.max = body_max();
+	if (j->stream == 0)
+		j->stream = j->seq;
+	version = xmpp_stanza_get_attribute(el, "version");
+	j->close |= field_has_token(el, "Connection", "close") ||
+	    (version != NULL && strcmp(version, "HTTP/1.0") == 0) ||
+	    j->dn.mode == XGW_HTTP_CLOSE;
+	if (xgw_set_uint(el, "stream", j->stream) == -1 ||
+	    job_send(d->conf->uuid, j, el) == -1) {
+		xmpp_stanza_release(el);
+		device_broken(d, j, "the head not queued");
+		return;
+	}
+	xmpp_stanza_release(el);
+	cnt.dev_answers++;
+	cnt.dev_streams++;
+	j->down = 1;
+	j->pull_next = j->part_next = 1;
+	j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
+	memmove(d->in, d->in + hlen, d->inlen - hlen);
+	d->inlen -= hlen;
+}
+
 /* Cuts what the device sent: interim (1xx) answers are skipped. */
 static void
 device_input(struct device *d, int eof)
@@ -283,20 +500,29 @@ device_input(struct device *d, int eof)
 	int rc;
 
 	while (d->busy && d->inlen > 0) {
+		struct job *j = d->q[d->qhead];
+
+		/* an answer before the whole request waits for its end */
+		if (j->up_open)
+			return;
+		if (j->down) {
+			device_serve(d);
+			return;
+		}
 		rc = xgw_http_frame(&d->sess, XGW_RESPONSE, d->in, d->inlen, &n,
 		    &e);
 		if (rc == 0 && eof)
 			rc = xgw_http_frame_eof(&d->sess, XGW_RESPONSE, d->in,
 			    d->inlen, &n, &e);
-		if (rc == -1) {
+		if (rc == -1 && strcmp(e.reason, "too-large") != 0) {
 			cnt.dev_bad++;
 			device_fail(d, 502, e.msg);
 			return;
 		}
-		if (rc == 0) {
-			if (d->inlen == MSG_MAX)
-				device_fail(d, 502, "response larger than the "
-				    "gateway's bound");
+		if (rc != 1) {
+			/* too large to carry whole: streamed */
+			if (rc == -1 || d->inlen == MSG_MAX)
+				device_stream(d);
 			return;
 		}
 		/* "HTTP/1.x NNN": 1xx but 101 announce the answer to come */
@@ -317,6 +543,8 @@ device_read(struct device *d)
 {
 	ssize_t n;
 
+	if (d->inlen == MSG_MAX)
+		return;		/* read again once pulls took some */
 	n = recv(d->fd, d->in + d->inlen, MSG_MAX - d->inlen, 0);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
@@ -333,7 +561,16 @@ device_read(struct device *d)
 	}
 	if (!d->busy)
 		device_close(d, n == 0 ? "closed by the device" : strerror(errno));
-	else if (d->inlen == 0)
+	else if (d->q[d->qhead]->down) {
+		/* what the input holds still goes, a part for each pull */
+		if (n == -1) {
+			device_broken(d, d->q[d->qhead], strerror(errno));
+			return;
+		}
+		d->q[d->qhead]->down_eof = 1;
+		device_shut(d);
+		device_serve(d);
+	} else if (d->inlen == 0)
 		device_lost(d, n == 0 ? "closed by the device" : strerror(errno));
 	else {
 		device_input(d, 1);
@@ -358,6 +595,161 @@ device_connected(struct device *d)
 	log_debug("device %s (%s port %u) connected", d->conf->uuid,
 	    d->conf->host, d->conf->port);
 	device_write(d);
+}
+
+/*
+ * The head of a streamed request: its body comes in parts, each checked
+ * by the walker before it is written; the head itself is acknowledged
+ * (part 0) once written to the device.
+ */
+static int
+upload_open(struct job *j, xmpp_stanza_t *el)
+{
+	struct xgw_err e;
+	size_t hlen;
+
+	if (xgw_get_uint(el, "stream", UINT64_MAX, &j->stream, &e) == -1 ||
+	    j->stream == 0 || xgw_http_head(NULL, NULL, XGW_REQUEST,
+	    j->req.data, j->req.len, &hlen, NULL, &j->up, &e) != 1)
+		return -1;
+	cnt.dev_streams++;
+	j->up.max = body_max();
+	j->streamed = j->up_open = 1;
+	j->up_next = 1;
+	j->queued = j->req.len;
+	j->acks[0] = (struct ack){ j->seq, 0, j->queued };
+	j->nacks = 1;
+	return 0;
+}
+
+/* The job of a stream (flow, stream, requester) on device d, if any. */
+static struct job *
+job_of(struct device *d, const struct xgw_meta *m, uint64_t stream)
+{
+	for (int i = 0; i < d->qlen; i++) {
+		struct job *j = d->q[(d->qhead + i) % DEV_QUEUE];
+
+		if (j->stream == stream && j->flow == m->flow &&
+		    strcmp(j->from, m->src) == 0 && !j->dead)
+			return j;
+	}
+	return NULL;
+}
+
+/* A pull past the end of an answer streamed here: an empty last part. */
+static int
+pull_past_end(struct device *d, const struct xgw_meta *m, uint64_t stream,
+    uint64_t part)
+{
+	for (int i = 0; i < FINISHED; i++) {
+		struct finished *f = &d->done[i];
+		struct xgw_meta r = { .flow = m->flow, .seq = m->seq,
+		    .dir = XGW_RESPONSE };
+
+		if (f->stream != stream || f->flow != m->flow ||
+		    strcmp(f->from, m->src) != 0)
+			continue;
+		memcpy(r.src, d->conf->uuid, sizeof(r.src));
+		memcpy(r.dst, m->src, sizeof(r.dst));
+		part_send(&r, part_new(XGW_HTTP_PART, stream, part, 1, NULL, 0),
+		    NULL);
+		return 1;
+	}
+	return 0;
+}
+
+/* Part K of a streamed request body: the one due, and good, or the stream ends. */
+static void
+upload_part(struct device *d, struct job *j, const struct xgw_meta *m,
+    const struct xgw_http_part *pt, struct xgw_buf *data)
+{
+	struct xgw_err e = { .msg = "out of memory" };
+	char why[200];
+	size_t used;
+	int rc;
+
+	if (!j->up_open || pt->part != j->up_next || j->nacks > WINDOW) {
+		snprintf(why, sizeof(why), "part %llu where %llu was due%s",
+		    (unsigned long long)pt->part,
+		    (unsigned long long)j->up_next, j->nacks > WINDOW ?
+		    ", beyond the window" : "");
+		device_broken(d, j, why);
+		return;
+	}
+	rc = xgw_http_body_walk(&j->up, data->data, data->len, &used, &e);
+	if (rc == -1 || used != data->len || rc != pt->last) {
+		snprintf(why, sizeof(why), "part %llu: %s",
+		    (unsigned long long)pt->part, rc == -1 ? e.msg :
+		    pt->last ? "the body does not end with the last part" :
+		    "bytes after the end of the body");
+		device_broken(d, j, why);
+		return;
+	}
+	if (xgw_buf_put(&j->req, data->data, data->len, &e) == -1) {
+		device_broken(d, j, e.msg);
+		return;
+	}
+	j->queued += data->len;
+	j->up_next++;
+	j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
+	if (pt->last) {
+		/* the device's answer answers the last part */
+		j->seq = m->seq;
+		j->up_open = 0;
+	} else
+		j->acks[j->nacks++] = (struct ack){ m->seq, pt->part,
+		    j->queued };
+	if (d->busy && j == d->q[d->qhead] && !d->connecting && d->fd != -1)
+		device_write(d);
+}
+
+/* A pull for part K of a streamed answer. */
+static void
+download_pull(struct device *d, struct job *j, const struct xgw_meta *m,
+    const struct xgw_http_part *pt)
+{
+	char why[120];
+
+	if (!j->down || pt->part != j->pull_next || j->npulls == WINDOW) {
+		snprintf(why, sizeof(why), "pull %llu where %llu was due%s",
+		    (unsigned long long)pt->part,
+		    (unsigned long long)j->pull_next, j->npulls == WINDOW ?
+		    ", beyond the window" : "");
+		device_broken(d, j, why);
+		return;
+	}
+	j->pulls[j->npulls++] = m->seq;
+	j->pull_next++;
+	j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
+	device_serve(d);
+}
+
+/* A part of a streamed request, or a pull for one of a streamed answer. */
+void
+device_part(const struct xgw_meta *m, const struct xgw_http_part *pt,
+    struct xgw_buf *data)
+{
+	int di = adapter_device(ad, m->dst);
+	struct device *d = di == -1 ? NULL : &devices[di];
+	struct job *j = d != NULL ? job_of(d, m, pt->stream) : NULL;
+
+	if (j == NULL && d != NULL && pt->kind == XGW_HTTP_PULL &&
+	    pull_past_end(d, m, pt->stream, pt->part))
+		return;
+	if (j == NULL || pt->kind == XGW_HTTP_ACK) {
+		cnt.dev_streams_broken++;
+		log_warnx("request flow=%llu seq=%llu for %s: a stream element "
+		    "of no stream here (stream %llu, part %llu); dropped",
+		    (unsigned long long)m->flow, (unsigned long long)m->seq,
+		    m->dst, (unsigned long long)pt->stream,
+		    (unsigned long long)pt->part);
+		return;
+	}
+	if (pt->kind == XGW_HTTP_PART)
+		upload_part(d, j, m, pt, data);
+	else
+		download_pull(d, j, m, pt);
+	device_kick(d);
 }
 
 /* A request stanza for one of our devices. */
@@ -392,6 +784,13 @@ device_request(const struct xgw_meta *m, xmpp_stanza_t *el)
 		    d == NULL ? "no device" : "queue full for device", m->dst);
 		job_error(m->dst, j, 502, d == NULL ? "no such device" :
 		    "device busy");
+	} else if (xmpp_stanza_get_attribute(el, "body") != NULL &&
+	    upload_open(j, el) == -1) {
+		cnt.dev_bad++;
+		log_warnx("request flow=%llu seq=%llu: a streamed head without "
+		    "its stream; answered 502", (unsigned long long)m->flow,
+		    (unsigned long long)m->seq);
+		job_error(m->dst, j, 502, "not an HTTP request");
 	} else {
 		j->close = field_has_token(el, "Connection", "close");
 		j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
@@ -399,8 +798,7 @@ device_request(const struct xgw_meta *m, xmpp_stanza_t *el)
 		device_kick(d);
 		return;
 	}
-	xgw_buf_free(&j->req);
-	free(j);
+	job_free(j);
 }
 
 int
@@ -431,12 +829,13 @@ device_pollfds(struct pollfd *pfd, int max)
 
 	for (int i = 0; i < ndevices && n < max; i++) {
 		struct device *d = &devices[i];
-		short ev = POLLIN;
+		/* a full input waits for pulls, or for the end of an upload */
+		short ev = d->inlen < MSG_MAX ? POLLIN : 0;
 
 		if (d->fd == -1)
 			continue;
 		if (d->connecting || (d->busy && d->sent < d->q[d->qhead]->req.len))
-			ev = d->connecting ? POLLOUT : POLLIN | POLLOUT;
+			ev = d->connecting ? POLLOUT : ev | POLLOUT;
 		polled[n] = i;
 		pfd[n++] = (struct pollfd){ d->fd, ev, 0 };
 	}

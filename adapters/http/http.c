@@ -4,6 +4,7 @@
  * what both sides share: the answers made here (400, 413, 502, 504, ...),
  * header tokens, and the transform's session.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -115,6 +116,38 @@ sess_expect(struct xgw_http_sess *s, const char *method)
 	s->count = 1;
 }
 
+/* A part, pull or acknowledgement of a stream; NULL when memory runs out. */
+xmpp_stanza_t *
+part_new(enum xgw_http_pkind kind, uint64_t stream, uint64_t part, int last,
+    const uint8_t *data, size_t n)
+{
+	struct xgw_http_part pt = { kind, stream, part, last };
+
+	return xgw_http_part_new(adapter_ctx(ad), &pt, data, n);
+}
+
+/* Sends el (a request takes cookie) and lets it go: 0, or -1 and errno. */
+int
+part_send(const struct xgw_meta *m, xmpp_stanza_t *el, void *cookie)
+{
+	int rc;
+
+	if (el == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = adapter_send(ad, m, el, 0, cookie);
+	xmpp_stanza_release(el);
+	return rc;
+}
+
+/* The block's body-max: the largest body a stream may carry. */
+uint64_t
+body_max(void)
+{
+	return adapter_conf(ad)->body_max;
+}
+
 const char *
 el_method(xmpp_stanza_t *el)
 {
@@ -142,6 +175,10 @@ static const struct adapter_counter counters[] = {
 	{ "device-timeouts", &cnt.dev_timeouts },
 	{ "device-retries", &cnt.dev_retries },
 	{ "device-bad", &cnt.dev_bad },
+	{ "streams", &cnt.streams },
+	{ "streams-broken", &cnt.streams_broken },
+	{ "device-streams", &cnt.dev_streams },
+	{ "device-streams-broken", &cnt.dev_streams_broken },
 };
 
 static int
@@ -157,14 +194,31 @@ static void
 on_stanza(struct adapter *a, const struct xgw_meta *m, xmpp_stanza_t *el,
     uint64_t flow, uint64_t seq)
 {
+	struct xgw_http_part pt;
+	struct xgw_buf data = { 0 };
+	struct xgw_err e;
+	int rc;
+
 	(void)a;
-	if (m->dir == XGW_REQUEST)
+	if ((rc = xgw_http_part_read(el, &pt, &data, &e)) == -1) {
+		/* nothing can be told of it: its stream's timers end it */
+		log_warnx("%s flow=%llu seq=%llu from %s: a bad stream part "
+		    "(%s); dropped", xgw_dir_name(m->dir),
+		    (unsigned long long)flow, (unsigned long long)seq, m->src,
+		    e.msg);
+		cnt.streams_broken++;
+	} else if (rc == 1 && m->dir == XGW_REQUEST)
+		device_part(m, &pt, &data);
+	else if (rc == 1 && m->dir == XGW_RESPONSE)
+		client_part(&pt, &data, flow, seq);
+	else if (m->dir == XGW_REQUEST)
 		device_request(m, el);
 	else if (m->dir == XGW_RESPONSE)
 		client_answer(el, flow, seq);
 	else
 		log_debug("event flow=%llu seq=%llu: this adapter takes none",
 		    (unsigned long long)flow, (unsigned long long)seq);
+	xgw_buf_free(&data);
 }
 
 static void

@@ -10,9 +10,9 @@
  *             the device's web server, one at a time per device, and its
  *             responses carried back byte for byte
  *
- * Every message is carried whole, as the transform reads it (one <http>
- * element per message): see README.md for why bodies are bounded rather
- * than streamed.
+ * A message is carried whole, as the transform reads it (one <http>
+ * element), when it fits MSG_MAX; a larger one is streamed, its head and
+ * then its body in parts (README.md, "Streaming").
  */
 #ifndef XGW_HTTP_ADAPTER_H
 #define XGW_HTTP_ADAPTER_H
@@ -33,7 +33,18 @@
  * adapter_send (EMSGSIZE).
  */
 #define HEAD_MAX	(16 * 1024)	/* request line and header section: 431 above */
-#define MSG_MAX		(144 * 1024)	/* the whole message: 413 (502 for a response) above */
+#define MSG_MAX		(144 * 1024)	/* the largest message carried whole */
+
+/*
+ * A larger message is streamed: its head, then its body in parts of at
+ * most PART_MAX bytes, at most WINDOW of them unacknowledged (uploads) or
+ * asked for (downloads) per stream, so that each end holds at most
+ * WINDOW parts of it whatever its size.  Bodies above the block's
+ * body-max (body_max()) are refused (413 for a request, 502 for a
+ * response).
+ */
+#define PART_MAX	XGW_HTTP_PART_MAX
+#define WINDOW		4
 
 struct counters {
 	uint64_t	 accepted, refused, requests, malformed, oversize;
@@ -41,6 +52,7 @@ struct counters {
 	uint64_t	 idle_closed;
 	uint64_t	 dev_requests, dev_answers, dev_interim, dev_failed;
 	uint64_t	 dev_timeouts, dev_retries, dev_bad;
+	uint64_t	 streams, streams_broken, dev_streams, dev_streams_broken;
 };
 
 extern struct adapter	*ad;
@@ -53,12 +65,18 @@ int		 field_has_token(xmpp_stanza_t *, const char *name,
 		    const char *token);
 void		 sess_expect(struct xgw_http_sess *, const char *method);
 const char	*el_method(xmpp_stanza_t *);
+uint64_t	 body_max(void);
+xmpp_stanza_t	*part_new(enum xgw_http_pkind, uint64_t stream, uint64_t part,
+		    int last, const uint8_t *, size_t);
+int		 part_send(const struct xgw_meta *, xmpp_stanza_t *, void *cookie);
 
 /* client.c */
 int		 client_open(const struct conf_adapter *);
 int		 client_pollfds(struct pollfd *, int max);
 void		 client_run(const struct pollfd *, int n);
 void		 client_answer(xmpp_stanza_t *, uint64_t flow, uint64_t seq);
+void		 client_part(const struct xgw_http_part *, struct xgw_buf *,
+		    uint64_t flow, uint64_t seq);
 void		 client_failed(uint64_t flow, uint64_t seq, const char *reason);
 int		 client_timeout_ms(uint64_t now);
 void		 client_timers(uint64_t now);
@@ -66,6 +84,8 @@ void		 client_timers(uint64_t now);
 /* device.c */
 int		 device_open(const struct conf_adapter *);
 void		 device_request(const struct xgw_meta *, xmpp_stanza_t *);
+void		 device_part(const struct xgw_meta *, const struct xgw_http_part *,
+		    struct xgw_buf *);
 int		 device_pollfds(struct pollfd *, int max);
 void		 device_run(const struct pollfd *, int n);
 int		 device_timeout_ms(uint64_t now);

@@ -179,8 +179,9 @@ def step_curl():
     exchange_checked("POST 100 KiB", n, st, got, sent)
     n = len(device_log())
     exchange_checked("GET 140000 bytes", n, *curl("big-down", BASE + "/dev/big?n=140000")[:3])
-    st = curl("too-big-down", BASE + "/dev/big?n=200000")[0]
-    check(st == "502", "GET of 200000 bytes, above the gateway's bound: 502 (got %s)" % st)
+    n = len(device_log())
+    exchange_checked("GET 200000 bytes, streamed", n,
+                     *curl("streamed-down", BASE + "/dev/big?n=200000")[:3])
     n = len(device_log())
     st, got, sent, _ = curl("close", BASE + "/dev/close")
     exchange_checked("answer read until close", n, st, got, sent)
@@ -308,10 +309,8 @@ def step_bad_input():
             + b"X-Pad: " + b"p" * 20000 + b"\r\n\r\n", 431)
     refused("200 header fields", b"GET /dev/hello HTTP/1.1\r\n"
             + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n", 431)
-    refused("Content-Length of 20 MB", b"POST /dev/echo HTTP/1.1\r\nHost: a\r\n"
-            b"Content-Length: 20000000\r\n\r\n", 413)
-    refused("body of 200 KiB", b"POST /dev/echo HTTP/1.1\r\nHost: a\r\n"
-            b"Content-Length: 204800\r\n\r\n" + b"x" * 204800, 413, ok_to_reset=True)
+    refused("Content-Length above the body bound (1 GiB)", b"POST /dev/echo HTTP/1.1\r\n"
+            b"Host: a\r\nContent-Length: 2000000000\r\n\r\n", 413)
     time.sleep(0.3)
     check(len(device_log()) == n, "bad input: nothing reached the device")
     log = open(ALOG, errors="replace").read()

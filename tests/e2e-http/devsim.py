@@ -10,8 +10,14 @@ chunked answer with extensions and a trailer), /dev/big?n=N (N bytes),
 /dev/slow (3 s late), /dev/close (read until close), /dev/bye (answered,
 and the next request on that connection is read and dropped with the
 connection, as when a server's keep-alive timer fires), anything else 404.
+For streaming: /dev/sink (any body; the answer is "SHA256 LENGTH" of the
+body as decoded), /dev/gen?n=N&mode=cl|chunked|close (N bytes of
+gen_body(N), with Content-Length, in chunks of varying sizes with
+extensions and a trailer, or until close).  Exchanges above 1 MiB are
+logged as {"req_sha256", "req_len", "rsp_sha256", "rsp_len"}.
 It sends 100 Continue when asked, as http.server does.
 """
+import hashlib
 import json
 import socketserver
 import sys
@@ -64,6 +70,37 @@ def read_request(f, sock):
     return method, target, headers, bytes(body), bytes(raw)
 
 
+def gen_body(n):
+    """The bytes /dev/gen sends: stream.py computes them too."""
+    block = bytes(range(256)) * 4096
+    return (block * (n // len(block) + 1))[:n]
+
+
+def gen_chunked(body):
+    out, i, k = bytearray(), 0, 0
+    sizes = (1, 4000, 65536, 70000, 123457, 300000)
+    while i < len(body):
+        piece = body[i:i + sizes[k % len(sizes)]]
+        ext = b";n=%d" % k if k % 3 == 0 else b""
+        out += b"%x%s\r\n" % (len(piece), ext) + piece + b"\r\n"
+        i += len(piece)
+        k += 1
+    return bytes(out) + b"0;end\r\nX-Sum: %s\r\n\r\n" % (
+        hashlib.sha256(body).hexdigest().encode())
+
+
+def gen(query):
+    args = dict(a.split("=", 1) for a in query.split("&"))
+    body = gen_body(int(args["n"]))
+    mode = args.get("mode", "cl")
+    if mode == "chunked":
+        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                b"Trailer: X-Sum\r\n\r\n" + gen_chunked(body)), False
+    if mode == "close":
+        return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body, True
+    return fixed(b"200 OK", body), False
+
+
 def fixed(status, body, extra=b"", head=False):
     return (b"HTTP/1.1 %s\r\nServer: devsim\r\nX-Odd:  two  spaces \r\n"
             b"Content-Length: %d\r\n%s\r\n" % (status, len(body), extra)
@@ -90,12 +127,24 @@ def answer(method, target, body):
     if path == "/dev/big":
         n = int(query.split("=")[1])
         return fixed(b"200 OK", bytes(i % 251 for i in range(n))), False
+    if path == "/dev/sink":
+        return fixed(b"200 OK", b"%s %d\n" % (
+            hashlib.sha256(body).hexdigest().encode(), len(body))), False
+    if path == "/dev/gen":
+        return gen(query)
     if path == "/dev/slow":
         time.sleep(3)
         return fixed(b"200 OK", b"late\n"), False
     if path == "/dev/close":
         return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end\n", True
     return fixed(b"404 Not Found", b"no such page\n", b"", head), False
+
+
+def log_entry(raw, rsp):
+    if len(raw) + len(rsp) <= 1 << 20:
+        return {"req": raw.hex(), "rsp": rsp.hex()}
+    return {"req_sha256": hashlib.sha256(raw).hexdigest(), "req_len": len(raw),
+            "rsp_sha256": hashlib.sha256(rsp).hexdigest(), "rsp_len": len(rsp)}
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -116,7 +165,7 @@ class Handler(socketserver.StreamRequestHandler):
             # logged before it is sent: a client that has the answer finds
             # the whole line in the log
             with LOG_LOCK, open(self.server.log, "a") as log:
-                log.write(json.dumps({"req": raw.hex(), "rsp": rsp.hex()}) + "\n")
+                log.write(json.dumps(log_entry(raw, rsp)) + "\n")
             try:
                 self.connection.sendall(rsp)
             except OSError:

@@ -67,6 +67,7 @@ static const char full[] =
 	"adapter http {\n"
 	"\tlisten 127.0.0.1 port 8080\n"
 	"\ttimeout 90s\n"
+	"\tbody-max 64M\n"
 	"\troute \"/status\" to " U("a4") "\n"
 	"\troute /status host { Plant.Example.NET \"[0:0::1]\"\n"
 	"\t    192.0.2.7 } to " U("a5") "\n"
@@ -238,6 +239,9 @@ full_file(void **state)
 	assert_string_equal(a->routes[3].to, U("a5"));
 	assert_string_equal(a->routes[4].host, "[::2]");
 	assert_int_equal(c->adapters[3].timeout_ms, 90000);
+	assert_true(c->adapters[3].body_max == 64ull << 20);
+	/* the default where none is given */
+	assert_true(c->adapters[1].body_max == 1ull << 30);
 	conf_free(c);
 }
 
@@ -578,6 +582,12 @@ errors_adapter(void **state)
 	    "3:14: route to 'x' is not an identity: expected urn:uuid: and a lower-case UUID");
 	assert_error("adapter coap {\n\tlisten ::1\n\troute /a host h to " U("a1")
 	    "\n", "3:11: route host is an HTTP setting, this adapter is coap");
+	assert_error("adapter coap {\n\tlisten ::1\n\tbody-max 1G\n",
+	    "3:2: body-max is an HTTP setting, this adapter is coap");
+	assert_error("adapter http {\n\tlisten ::1\n\tbody-max 1K\n",
+	    "3:11: body-max: expected a size 1M..1024G, found '1K'");
+	assert_error("adapter http {\n\tlisten ::1\n\tbody-max 2048G\n",
+	    "3:11: body-max: expected a size 1M..1024G, found '2048G'");
 	assert_error("adapter http {\n\tlisten ::1\n\troute /a host -h.example to "
 	    U("a1") "\n",
 	    "3:16: host \"-h.example\" is not a DNS name or an IP address");
@@ -627,7 +637,7 @@ errors_adapter(void **state)
 	assert_error("adapter modbus {\n\tdevice " U("01") " host h timeout 1\n",
 	    "2:70: timeout: expected a duration 1ms..10m, found '1'");
 	assert_error("adapter modbus {\n\tlisten ::1\n\tdevce x\n",
-	    "3:2: expected listen, timeout, route, device, poll or '}', found 'devce' (did you mean device?)");
+	    "3:2: expected listen, timeout, body-max, route, device, poll or '}', found 'devce' (did you mean device?)");
 	assert_error("adapter modbus { listen ::1 } user x\n" XMPP_MIN
 	    "adapter coap { listen ::1 } }\n",
 	    "8:29: expected end of line, found '}'");
@@ -1185,7 +1195,7 @@ errors_mqtt(void **state)
 	    "\tversion 4\n",
 	    "10:2: version is given twice (first at line 9)");
 	assert_error(XMPP_MIN "adapter modbus {\n\tlisten ::1\n\tversion 4\n",
-	    "9:2: expected listen, timeout, route, device, poll or '}', found 'version'");
+	    "9:2: expected listen, timeout, body-max, route, device, poll or '}', found 'version'");
 	assert_error(XMPP_MIN "adapter coap {\n\tdevice " U("01")
 	    " host h version 4\n",
 	    "8:62: expected host, port, unit, timeout or end of line, found 'version'");

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "policy_int.h"	/* the index test walks the rules itself */
+#include "http.h"
 #include "modbus.h"
 
 #define SRC	"urn:uuid:aaaaaaaa-0000-4000-8000-000000000001"
@@ -1155,6 +1156,73 @@ readings_index_agrees(void **state)
 	free(text);
 }
 
+/* Stream elements of HTTP: passed for an exchange whose streamed head passed. */
+static enum xgw_action
+judge_stream(struct xgw_policy *pol, xmpp_stanza_t *e, enum xgw_dir dir,
+    uint64_t flow, struct xgw_verdict *v)
+{
+	struct xgw_meta m = { .dir = dir, .flow = flow };
+	enum xgw_action a;
+
+	/* a response goes from the device back to the client side */
+	snprintf(m.src, sizeof(m.src), "%s", dir == XGW_REQUEST ? SRC : DST);
+	snprintf(m.dst, sizeof(m.dst), "%s", dir == XGW_REQUEST ? DST : SRC);
+	a = xgw_policy_eval(pol, &m, e, 1000, v);
+	xmpp_stanza_release(e);
+	return a;
+}
+
+static xmpp_stanza_t *
+stream_el(enum xgw_http_pkind kind, uint64_t stream, uint64_t part)
+{
+	struct xgw_http_part pt = { kind, stream, part, 0 };
+
+	return xgw_http_part_new(ctx, &pt, (const uint8_t *)"abc",
+	    kind == XGW_HTTP_PART ? 3 : 0);
+}
+
+static void
+http_streams(void **state)
+{
+	struct xgw_policy *pol = parse("pass request http method POST\n"
+	    "pass response http\n");
+	struct xgw_verdict v;
+
+	(void)state;
+	/* before its head, a part is nobody's */
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PART, 5, 1),
+	    XGW_REQUEST, 9, &v), XGW_BLOCK);
+	assert_string_equal(v.reason, "stream-not-admitted");
+	assert_int_equal(judge_stream(pol, el("http", XGW_NS_HTTP,
+	    "kind=request method=POST target=/up version=HTTP/1.1 "
+	    "body=streamed stream=5"), XGW_REQUEST, 9, &v), XGW_PASS);
+	/* then its parts, acknowledgements and pulls, both ways */
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PART, 5, 1),
+	    XGW_REQUEST, 9, &v), XGW_PASS);
+	assert_string_equal(v.reason, "stream");
+	assert_int_equal(v.rule, 0);
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_ACK, 5, 1),
+	    XGW_RESPONSE, 9, &v), XGW_PASS);
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PULL, 5, 1),
+	    XGW_REQUEST, 9, &v), XGW_PASS);
+	/* another stream, another flow: not admitted */
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PART, 6, 1),
+	    XGW_REQUEST, 9, &v), XGW_BLOCK);
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PART, 5, 1),
+	    XGW_REQUEST, 10, &v), XGW_BLOCK);
+	/* a head the rules deny opens nothing */
+	assert_int_equal(judge_stream(pol, el("http", XGW_NS_HTTP,
+	    "kind=request method=DELETE target=/up version=HTTP/1.1 "
+	    "body=streamed stream=7"), XGW_REQUEST, 9, &v), XGW_BLOCK);
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PART, 7, 1),
+	    XGW_REQUEST, 9, &v), XGW_BLOCK);
+	/* a part that does not read is blocked too */
+	assert_int_equal(judge_stream(pol, el("http", XGW_NS_HTTP,
+	    "kind=part stream=5 part=x"), XGW_REQUEST, 9, &v), XGW_BLOCK);
+	assert_string_equal(v.reason, "bad-part");
+	xgw_policy_free(pol);
+}
+
 int
 main(void)
 {
@@ -1182,6 +1250,7 @@ main(void)
 		cmocka_unit_test(readings_reject_and_log),
 		cmocka_unit_test(readings_example),
 		cmocka_unit_test(readings_index_agrees),
+		cmocka_unit_test(http_streams),
 	};
 	int rc;
 

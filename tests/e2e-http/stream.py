@@ -1,0 +1,264 @@
+"""The clients of the HTTP streaming test, in front of gateway A: bodies
+too large for one stanza cross the gateways in parts, both ways, and
+arrive byte for byte.  Checked against the device's log (devsim.py logs
+the SHA-256 of exchanges above 1 MiB) and against what was sent.
+
+    stream.py PORT DEVLOG WORKDIR [SIZE]
+
+SIZE is the body size (5 MiB).  STREAM_STEPS (comma-separated) picks the
+steps.
+"""
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+PORT, DEVLOG, WORK = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+SIZE = int(sys.argv[4]) if len(sys.argv) > 4 else 5 << 20
+BASE = "http://127.0.0.1:%d" % PORT
+failures = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from devsim import gen_body, gen_chunked  # noqa: E402  the device's own bytes
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def device_log():
+    with open(DEVLOG) as f:
+        return [json.loads(line) for line in f]
+
+
+def wait_log(n, secs=10):
+    end = time.time() + secs
+    while time.time() < end:
+        log = device_log()
+        if len(log) >= n:
+            return log
+        time.sleep(0.05)
+    return device_log()
+
+
+def curl(*args, data=None):
+    """curl's status and body."""
+    out = os.path.join(WORK, "curl.out")
+    p = subprocess.run(["curl", "-s", "--max-time", "60", "-o", out,
+                        "-w", "%{http_code}"] + list(args), input=data,
+                       capture_output=True)
+    with open(out, "rb") as f:
+        return p.stdout.decode(), f.read()
+
+
+def upload_body():
+    # not the device's pattern: the two directions differ
+    return bytes((i * 7 + (i >> 12)) & 0xff for i in range(SIZE))
+
+
+def sink_says(body):
+    return ("%s %d\n" % (sha(body), len(body))).encode()
+
+
+def step_upload_length(body, path):
+    n = len(device_log())
+    code, got = curl("-T", path, BASE + "/dev/sink")
+    check(code == "200" and got == sink_says(body),
+          "upload of %d bytes with Content-Length: the device read them all "
+          "(%s %r)" % (len(body), code, got[:80]))
+    log = wait_log(n + 1)
+    check(len(log) == n + 1 and log[-1].get("req_len", 0) > len(body),
+          "upload with Content-Length: one request at the device")
+
+
+def step_upload_curl_chunked(body, path):
+    with open(path, "rb") as f:
+        code, got = curl("-T", "-", "-H", "Transfer-Encoding: chunked",
+                         BASE + "/dev/sink", data=f.read())
+    check(code == "200" and got == sink_says(body),
+          "chunked upload by curl: the device read the body (%s %r)"
+          % (code, got[:80]))
+
+
+class Reader:
+    """Responses from one connection, one at a time (framed by
+    Content-Length, chunks or the close); bytes past one stay for the next."""
+
+    def __init__(self, s):
+        self.s, self.buf = s, bytearray()
+
+    def fill(self):
+        d = self.s.recv(1 << 20)
+        self.buf += d
+        return bool(d)
+
+    def take(self, n):
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def response(self):
+        while b"\r\n\r\n" not in self.buf:
+            if not self.fill():
+                return self.take(len(self.buf))
+        head = bytes(self.buf).partition(b"\r\n\r\n")[0]
+        lower, start = head.lower(), len(head) + 4
+        while True:
+            if b"content-length:" in lower:
+                cl = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(self.buf) >= start + cl:
+                    return self.take(start + cl)
+            elif b"transfer-encoding: chunked" in lower:
+                end = chunked_end(bytes(self.buf[start:]))
+                if end is not None:
+                    return self.take(start + end)
+            if not self.fill():
+                return self.take(len(self.buf))
+
+
+def read_response(s):
+    return Reader(s).response()
+
+
+def chunked_end(b):
+    """The length of a whole chunked body at the start of b, or None."""
+    i = 0
+    while True:
+        e = b.find(b"\r\n", i)
+        if e < 0:
+            return None
+        size = int(b[i:e].split(b";")[0], 16)
+        if size == 0:
+            t = b.find(b"\r\n\r\n", e)
+            if b[e:e + 4] == b"\r\n\r\n":
+                return e + 4
+            return t + 4 if t >= 0 else None
+        i = e + 2 + size + 2
+        if i > len(b):
+            return None
+
+
+def step_upload_raw_chunked(body):
+    """Chunk lines, extensions and trailers reach the device exactly."""
+    n = len(device_log())
+    head = (b"POST /dev/sink HTTP/1.1\r\nHost: device\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    sent = head + gen_chunked(body)
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.settimeout(60)
+        s.sendall(sent)
+        rsp = read_response(s)
+    check(rsp.endswith(b"\r\n\r\n" + sink_says(body)),
+          "raw chunked upload: answered with the body's digest (%r)" % rsp[-80:])
+    log = wait_log(n + 1)
+    e = log[-1] if len(log) == n + 1 else {}
+    check(e.get("req_sha256") == sha(sent) and e.get("req_len") == len(sent),
+          "raw chunked upload: the device read the %d bytes sent, chunk lines, "
+          "extensions and trailer included" % len(sent))
+
+
+def step_download(mode):
+    n = len(device_log())
+    want = gen_body(SIZE)
+    code, got = curl(BASE + "/dev/gen?n=%d&mode=%s" % (SIZE, mode))
+    check(code == "200" and sha(got) == sha(want),
+          "download of %d bytes (%s) by curl: byte for byte (%s, %d bytes)"
+          % (SIZE, mode, code, len(got)))
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.settimeout(60)
+        s.sendall(b"GET /dev/gen?n=%d&mode=%s HTTP/1.1\r\nHost: device\r\n\r\n"
+                  % (SIZE, mode.encode()))
+        rsp = read_response(s)
+    log = wait_log(n + 2)
+    e = log[-1] if len(log) == n + 2 else {}
+    check(e.get("rsp_sha256") == sha(rsp) and e.get("rsp_len") == len(rsp),
+          "download (%s) on a raw socket: the %d bytes the device wrote, "
+          "head, chunk lines and trailer included" % (mode, len(rsp)))
+
+
+def step_keepalive():
+    """After a streamed answer the connection, and the device's, carry the next request."""
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.settimeout(30)
+        r = Reader(s)
+        s.sendall(b"GET /dev/gen?n=%d&mode=chunked HTTP/1.1\r\nHost: d\r\n\r\n"
+                  % SIZE)
+        first = r.response()
+        s.sendall(b"GET /dev/hello HTTP/1.1\r\nHost: d\r\n\r\n")
+        second = r.response()
+    check(first.endswith(b"X-Sum: " + sha(gen_body(SIZE)).encode() + b"\r\n\r\n"),
+          "a streamed answer on a kept-alive connection: whole")
+    check(second.endswith(b"hello, world\n"), "then the next request's answer (%r)"
+          % second[-40:])
+
+
+def step_echo(body, path):
+    """A streamed upload whose answer is streamed back: one exchange."""
+    code, got = curl("-T", path, BASE + "/dev/echo")
+    check(code == "200" and sha(got) == sha(body),
+          "upload answered by a streamed download of the same %d bytes (%s, %d)"
+          % (len(body), code, len(got)))
+
+
+def step_denied(path):
+    n = len(device_log())
+    code, got = curl("-X", "DELETE", "-T", path, BASE + "/dev/sink")
+    check(code == "403", "DELETE with a %d-byte body: 403 from the policy (%s)"
+          % (SIZE, code))
+    time.sleep(0.5)
+    check(len(device_log()) == n, "DELETE: nothing reached the device")
+
+
+def step_bad_chunk():
+    """A chunk size that is not hex, past the first parts: 400, closed."""
+    n = len(device_log())
+    body = b"%x\r\n%s\r\n" % (300000, b"a" * 300000) + b"zz\r\n"
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.settimeout(20)
+        s.sendall(b"POST /dev/sink HTTP/1.1\r\nHost: d\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n" + body)
+        r = Reader(s)
+        rsp = r.response()
+        rest = r.take(100) or s.recv(100)
+    check(rsp.startswith(b"HTTP/1.1 400 ") and b"bad-chunk-size" in rsp and
+          rest == b"", "a bad chunk size inside a streamed upload: 400 and "
+          "closed (%r)" % rsp[:60])
+    time.sleep(1.5)
+    check(len(device_log()) == n, "the device answered nothing for it")
+
+
+def main():
+    steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
+                           "downchunked,downclose,keepalive,echo,denied,badchunk").split(",")
+    body = upload_body()
+    path = os.path.join(WORK, "upload.bin")
+    with open(path, "wb") as f:
+        f.write(body)
+    for st in steps:
+        start = time.time()
+        {"up": lambda: step_upload_length(body, path),
+         "upchunked": lambda: step_upload_curl_chunked(body, path),
+         "uprawchunked": lambda: step_upload_raw_chunked(body),
+         "down": lambda: step_download("cl"),
+         "downchunked": lambda: step_download("chunked"),
+         "downclose": lambda: step_download("close"),
+         "keepalive": step_keepalive,
+         "echo": lambda: step_echo(body, path),
+         "denied": lambda: step_denied(path),
+         "badchunk": step_bad_chunk}[st]()
+        print("   %s: %.2f s" % (st, time.time() - start), flush=True)
+    os.unlink(path)
+    print("%d failed" % len(failures))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
