@@ -112,6 +112,17 @@ int		 xgw_uuid_valid(const char *urn);
  */
 void		 xgw_uuid_name(const char *name, char out[46]);
 
+/*
+ * A context whose stanzas come from one block that empties itself when
+ * the last of them is released (arena.c): for a loop that builds, reads
+ * and releases a PDU's elements before the next.  What does not fit, or
+ * outlives its PDU, comes from malloc.  Free the context, then the arena.
+ */
+struct xgw_arena;
+struct xgw_arena	*xgw_arena_new(size_t size);
+xmpp_ctx_t		*xgw_arena_ctx_new(struct xgw_arena *);
+void			 xgw_arena_free(struct xgw_arena *);
+
 /* Errors: every helper returns -1 after filling err, so callers return it. */
 int	xgw_fail(struct xgw_err *, size_t off, const char *reason,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
