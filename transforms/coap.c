@@ -713,8 +713,7 @@ proto_kind(xmpp_stanza_t *el, char *buf, size_t len)
 
 	if (name == NULL)
 		name = xmpp_stanza_get_attribute(el, "code");
-	snprintf(buf, len, "%s/%s", name ? name : "?", type ? type : "?");
-	return buf;
+	return xgw_kind(buf, len, "", name, type);
 }
 
 const struct xgw_proto xgw_coap_proto = {

@@ -1102,13 +1102,13 @@ proto_kind(xmpp_stanza_t *el, char *buf, size_t len)
 	size_t i;
 
 	if (kind != NULL && strcmp(kind, "request") == 0) {
-		snprintf(buf, len, "%s/request", m != NULL ? m : "?");
+		xgw_kind(buf, len, "", m, "request");
 		for (i = 0; buf[i] != '\0' && buf[i] != '/'; i++)
 			if (buf[i] >= 'A' && buf[i] <= 'Z')
 				buf[i] += 'a' - 'A';
-	} else
-		snprintf(buf, len, "%s/response", st != NULL ? st : "?");
-	return buf;
+		return buf;
+	}
+	return xgw_kind(buf, len, "", st, "response");
 }
 
 const struct xgw_proto xgw_http_proto = {

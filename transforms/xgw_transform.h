@@ -102,6 +102,12 @@ xmpp_stanza_t	*xgw_envelope(xmpp_ctx_t *, const struct xgw_meta *,
 int		 xgw_envelope_parse(xmpp_stanza_t *, struct xgw_meta *,
 		    xmpp_stanza_t **proto, struct xgw_err *);
 const char	*xgw_dir_name(enum xgw_dir);
+/*
+ * A PDU kind for counting, "PRE" "A" "/" "B" ("?" for a missing part), cut
+ * to fit len; run for every PDU, so without printf.
+ */
+const char	*xgw_kind(char *buf, size_t len, const char *pre,
+		    const char *a, const char *b);
 int		 xgw_dir_parse(const char *, enum xgw_dir *);
 int		 xgw_uuid_valid(const char *urn);
 /*

@@ -170,6 +170,22 @@ envelope(void **state)
 }
 
 static void
+kinds(void **state)
+{
+	char buf[96], small[8];
+
+	(void)state;
+	assert_string_equal(xgw_kind(buf, sizeof(buf), "", "read-coils",
+	    "request"), "read-coils/request");
+	assert_string_equal(xgw_kind(buf, sizeof(buf), "fc", "65", NULL),
+	    "fc65/?");
+	/* cut as snprintf cuts */
+	assert_string_equal(xgw_kind(small, sizeof(small), "fc", "65",
+	    "exception"), "fc65/ex");
+	assert_string_equal(xgw_kind(small, 1, "fc", "65", "x"), "");
+}
+
+static void
 uuids(void **state)
 {
 	(void)state;
@@ -265,6 +281,7 @@ main(void)
 		cmocka_unit_test(lists),
 		cmocka_unit_test(bounded_buffer),
 		cmocka_unit_test(envelope),
+		cmocka_unit_test(kinds),
 		cmocka_unit_test(uuids),
 		cmocka_unit_test(protocol_table),
 		cmocka_unit_test(arena),
