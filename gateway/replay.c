@@ -27,16 +27,23 @@
 #define FLOW_BUCKETS	4096
 #define COUNT_SLOTS	1024
 #define WINDOW_DEFAULT	(1024 * 1024)
+#define ARENA_SIZE	(256 * 1024)	/* a PDU's elements, many times over */
 
 struct counter {
 	char		 key[128];
 	uint64_t	 n;
 };
 
-/* A small string-keyed counter table; the key sets are tiny. */
+/*
+ * A small string-keyed counter table; the key sets are tiny.  Its slots
+ * are made on the first count and only the filled ones are sorted for
+ * printing, so that a capture costs the counters it fills, not the table
+ * (most captures have no malformed packets, many no decode errors).
+ */
 struct counts {
-	struct counter	 slot[COUNT_SLOTS];
-	size_t		 used;
+	struct counter	*slot;		/* COUNT_SLOTS of them, or NULL */
+	struct counter	*used[COUNT_SLOTS];	/* the filled slots */
+	size_t		 nused;
 	uint64_t	 total;
 };
 
@@ -72,6 +79,7 @@ struct flow {
 };
 
 struct replay {
+	struct xgw_arena *arena;
 	xmpp_ctx_t	*ctx;
 	const struct xgw_proto *map[2][65536];	/* [stream][port] */
 	int		 xml, check, tsv, verbose;
@@ -146,6 +154,9 @@ count(struct counts *c, const char *proto, const char *what)
 
 	h = hash_str(h, what);
 	c->total++;
+	if (c->slot == NULL &&
+	    (c->slot = calloc(COUNT_SLOTS, sizeof(*c->slot))) == NULL)
+		err(1, "counters");
 	for (size_t i = 0; i < COUNT_SLOTS; i++) {
 		struct counter *k = &c->slot[(h + i) % COUNT_SLOTS];
 
@@ -154,7 +165,7 @@ count(struct counts *c, const char *proto, const char *what)
 			    proto != NULL ? proto : "", proto != NULL ? "/" : "",
 			    what);
 			k->n = 1;
-			c->used++;
+			c->used[c->nused++] = k;
 			return;
 		}
 		if (key_is(k->key, proto, what)) {
@@ -167,11 +178,9 @@ count(struct counts *c, const char *proto, const char *what)
 static int
 counter_cmp(const void *a, const void *b)
 {
-	const struct counter *x = a, *y = b;
+	const struct counter *const *x = a, *const *y = b;
 
-	if (x->n == 0 || y->n == 0)
-		return (x->n == 0) - (y->n == 0);
-	return strcmp(x->key, y->key);
+	return strcmp((*x)->key, (*y)->key);
 }
 
 /* Prints "key n, key n" (sep " " or "=" and ","), sorted for stable output. */
@@ -180,12 +189,21 @@ print_counts(FILE *f, struct counts *c, const char *kv, const char *sep)
 {
 	size_t printed = 0;
 
-	qsort(c->slot, COUNT_SLOTS, sizeof(c->slot[0]), counter_cmp);
-	for (size_t i = 0; i < c->used; i++)
-		fprintf(f, "%s%s%s%llu", printed++ ? sep : "", c->slot[i].key,
-		    kv, (unsigned long long)c->slot[i].n);
+	qsort(c->used, c->nused, sizeof(c->used[0]), counter_cmp);
+	for (size_t i = 0; i < c->nused; i++)
+		fprintf(f, "%s%s%s%llu", printed++ ? sep : "", c->used[i]->key,
+		    kv, (unsigned long long)c->used[i]->n);
 	if (printed == 0)
 		fputs("-", f);
+}
+
+static void
+stats_clear(struct stats *s)
+{
+	free(s->kinds.slot);
+	free(s->errors.slot);
+	free(s->pkt_errors.slot);
+	memset(s, 0, sizeof(*s));
 }
 
 static size_t
@@ -739,7 +757,7 @@ replay_file(struct replay *r, const char *path)
 	pcap_t *pc;
 	int dlt, rc;
 
-	memset(&r->st, 0, sizeof(r->st));
+	stats_clear(&r->st);
 	r->file = path;
 	if (r->policy_path != NULL)
 		r->policy = policy_load(r->policy_path);
@@ -909,7 +927,8 @@ main(int argc, char *argv[])
 		    "--check-element, --summary-tsv or --policy");
 	if (live != NULL)
 		r.live = live_new(live, pace, timeout, r.verbose);
-	if ((r.ctx = xmpp_ctx_new(NULL, NULL)) == NULL)
+	if ((r.arena = xgw_arena_new(ARENA_SIZE)) == NULL ||
+	    (r.ctx = xgw_arena_ctx_new(r.arena)) == NULL)
 		errx(1, "out of memory");
 	for (int i = 0; i < argc; i++) {
 		int frc = replay_file(&r, argv[i]);
@@ -918,7 +937,9 @@ main(int argc, char *argv[])
 			rc = frc;
 	}
 	live_free(r.live);
+	stats_clear(&r.st);
 	xgw_buf_free(&r.enc);
 	xmpp_ctx_free(r.ctx);
+	xgw_arena_free(r.arena);
 	return rc;
 }

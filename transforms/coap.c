@@ -5,14 +5,13 @@
  * refuses messages RFC 7252 accepts (an option value of unusual length,
  * such as an empty Uri-Query, is an unrecognized option, not a format
  * error), its coap_opt_parse wraps option numbers above 65535 (the delta
- * is a uint16_t), and neither says which byte was wrong.  libcoap does
- * the parts it gets exactly right on bytes already checked here: uint
- * values both ways and the Block fields.
+ * is a uint16_t), and neither says which byte was wrong.  The uint values
+ * and the Block fields are a few lines here too, so that the transforms
+ * (and every program that links them, xgw-replay and xgwd included) do
+ * not load libcoap and the OpenSSL build it comes in.
  */
 #include <stdio.h>
 #include <string.h>
-
-#include <coap3/coap.h>
 
 #include "coap.h"
 
@@ -149,13 +148,40 @@ code_class(unsigned code)
 	}
 }
 
-/* RFC 7959 section 2.2, read by libcoap from a complete, checked option. */
-static void
-block_fields(const uint8_t *opt, unsigned *num, unsigned *more, unsigned *szx)
+/* An option's uint value (RFC 7252 section 3.2): big-endian, len <= 8. */
+static uint64_t
+uint_value(const uint8_t *v, size_t len)
 {
-	*num = coap_opt_block_num(opt);
-	*more = COAP_OPT_BLOCK_MORE(opt) != 0;
-	*szx = COAP_OPT_BLOCK_SZX(opt);
+	uint64_t u = 0;
+
+	for (size_t i = 0; i < len; i++)
+		u = u << 8 | v[i];
+	return u;
+}
+
+/* The fewest bytes that hold u (none for 0), big-endian; returns how many. */
+static size_t
+uint_bytes(uint8_t out[8], uint64_t u)
+{
+	size_t n = 0;
+
+	for (uint64_t t = u; t != 0; t >>= 8)
+		n++;
+	for (size_t i = n; i > 0; i--, u >>= 8)
+		out[i - 1] = u & 0xff;
+	return n;
+}
+
+/* RFC 7959 section 2.2: NUM, M and SZX of a Block value of 0..3 bytes. */
+static void
+block_fields(const uint8_t *v, size_t len, unsigned *num, unsigned *more,
+    unsigned *szx)
+{
+	uint64_t u = uint_value(v, len);
+
+	*num = u >> 4;
+	*more = u >> 3 & 1;
+	*szx = u & 7;
 }
 
 /* Reading the wire: a cursor that never moves past the end. */
@@ -220,7 +246,7 @@ opt_field(struct rd *r, unsigned nib, const char *what, size_t at,
 
 static int
 decode_opt(xmpp_ctx_t *ctx, xmpp_stanza_t *el, unsigned num,
-    const uint8_t *opt, const uint8_t *v, size_t len)
+    const uint8_t *v, size_t len)
 {
 	const struct optdef *d = optdef_of(num);
 	enum fmt fmt = d != NULL ? d->fmt : OPAQUE;
@@ -236,14 +262,14 @@ decode_opt(xmpp_ctx_t *ctx, xmpp_stanza_t *el, unsigned num,
 	if (fmt == STRING)
 		rc = xgw_set_bytes(ctx, o, "value", v, len);
 	else if (fmt == UINT && len <= 8 && (len == 0 || v[0] != 0))
-		rc = xgw_set_uint(o, "uint", coap_decode_var_bytes8(v, len));
+		rc = xgw_set_uint(o, "uint", uint_value(v, len));
 	else if (fmt == EMPTY && len == 0)
 		rc = 0;
 	else
 		rc = set_b64(ctx, o, "value-b64", v, len);
 	if (rc == -1 || d == NULL || !d->block || len > 3)
 		return rc;
-	block_fields(opt, &bnum, &more, &szx);
+	block_fields(v, len, &bnum, &more, &szx);
 	if ((blk = xgw_el_new(ctx, "block", NULL)) == NULL)
 		return -1;
 	if (xgw_el_add(o, blk) == -1 || xgw_set_uint(blk, "num", bnum) == -1 ||
@@ -276,8 +302,7 @@ decode_opts(xmpp_ctx_t *ctx, xmpp_stanza_t *el, struct rd *r,
 			return xgw_fail(err, at, "bad-length",
 			    "option %u value is %u bytes, %zu left in the "
 			    "datagram", num, len, r->n - r->off);
-		if (decode_opt(ctx, el, num, r->p + at, r->p + r->off,
-		    len) == -1)
+		if (decode_opt(ctx, el, num, r->p + r->off, len) == -1)
 			return xgw_fail(err, at, "no-memory", "out of memory");
 		r->off += len;
 	}
@@ -515,8 +540,7 @@ encode_value(xmpp_stanza_t *o, enum fmt fmt, struct xgw_buf *v,
 			    "<opt uint> is only for uint options, alone");
 		if (xgw_get_uint(o, "uint", UINT64_MAX, &u, err) == -1)
 			return -1;
-		return xgw_buf_put(v, tmp, coap_encode_var_safe8(tmp,
-		    sizeof(tmp), u), err);
+		return xgw_buf_put(v, tmp, uint_bytes(tmp, u), err);
 	}
 	if (has_text && fmt != STRING)
 		return xgw_fail(err, 0, "bad-element",
@@ -532,7 +556,7 @@ encode_value(xmpp_stanza_t *o, enum fmt fmt, struct xgw_buf *v,
 
 /* The <block> child agrees with the option's bytes, and exists iff it can. */
 static int
-check_block(xmpp_stanza_t *o, const struct optdef *d, const uint8_t *opt,
+check_block(xmpp_stanza_t *o, const struct optdef *d, const uint8_t *v,
     size_t len, struct xgw_err *err)
 {
 	xmpp_stanza_t *blk = xgw_child(o, "block");
@@ -548,7 +572,7 @@ check_block(xmpp_stanza_t *o, const struct optdef *d, const uint8_t *opt,
 	if (blk == NULL)
 		return xgw_fail(err, 0, "bad-element",
 		    "<opt name=\"%s\"> needs a <block> child", d->name);
-	block_fields(opt, &num, &more, &szx);
+	block_fields(v, len, &num, &more, &szx);
 	if (xgw_get_uint(blk, "num", 0xfffff, &gnum, err) == -1 ||
 	    xgw_get_uint(blk, "more", 1, &gmore, err) == -1 ||
 	    xgw_get_uint(blk, "szx", 7, &gszx, err) == -1)
@@ -569,7 +593,6 @@ encode_opt(xmpp_stanza_t *o, uint64_t *last, struct xgw_buf *b,
 	const struct optdef *d;
 	uint64_t num;
 	uint32_t delta;
-	size_t at = b->len;
 
 	if (xgw_get_uint(o, "num", OPT_NUM_MAX, &num, err) == -1)
 		return -1;
@@ -593,7 +616,7 @@ encode_opt(xmpp_stanza_t *o, uint64_t *last, struct xgw_buf *b,
 	    put_ext(b, delta, err) == -1 || put_ext(b, v->len, err) == -1 ||
 	    xgw_buf_put(b, v->data, v->len, err) == -1)
 		return -1;
-	return check_block(o, d, b->data + at, v->len, err);
+	return check_block(o, d, v->data, v->len, err);
 }
 
 static int
@@ -690,8 +713,7 @@ proto_kind(xmpp_stanza_t *el, char *buf, size_t len)
 
 	if (name == NULL)
 		name = xmpp_stanza_get_attribute(el, "code");
-	snprintf(buf, len, "%s/%s", name ? name : "?", type ? type : "?");
-	return buf;
+	return xgw_kind(buf, len, "", name, type);
 }
 
 const struct xgw_proto xgw_coap_proto = {

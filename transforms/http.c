@@ -1484,15 +1484,15 @@ proto_kind(xmpp_stanza_t *el, char *buf, size_t len)
 	size_t i;
 
 	if (kind != NULL && strcmp(kind, "request") == 0) {
-		snprintf(buf, len, "%s/request", m != NULL ? m : "?");
+		xgw_kind(buf, len, "", m, "request");
 		for (i = 0; buf[i] != '\0' && buf[i] != '/'; i++)
 			if (buf[i] >= 'A' && buf[i] <= 'Z')
 				buf[i] += 'a' - 'A';
-	} else if (kind != NULL && strcmp(kind, "response") != 0)
-		snprintf(buf, len, "%.16s/stream", kind);
-	else
-		snprintf(buf, len, "%s/response", st != NULL ? st : "?");
-	return buf;
+		return buf;
+	}
+	if (kind != NULL && strcmp(kind, "response") != 0)
+		return xgw_kind(buf, len, "", kind, "stream");
+	return xgw_kind(buf, len, "", st, "response");
 }
 
 const struct xgw_proto xgw_http_proto = {

@@ -855,10 +855,8 @@ proto_kind(xmpp_stanza_t *el, char *buf, size_t len)
 	if (xmpp_stanza_get_attribute(el, "exception") != NULL)
 		dir = "exception";
 	if (fn != NULL)
-		snprintf(buf, len, "%s/%s", fn, dir ? dir : "?");
-	else
-		snprintf(buf, len, "fc%s/%s", fc ? fc : "?", dir ? dir : "?");
-	return buf;
+		return xgw_kind(buf, len, "", fn, dir);
+	return xgw_kind(buf, len, "fc", fc, dir);
 }
 
 const struct xgw_proto xgw_modbus_proto = {

@@ -574,6 +574,33 @@ xgw_get_bytes(xmpp_stanza_t *el, const char *attr, struct xgw_buf *out,
 	return rc;
 }
 
+/* Appends s at *at, cut to fit len with its NUL, as snprintf cuts. */
+static void
+append(char *buf, size_t len, size_t *at, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > len - 1 - *at)
+		n = len - 1 - *at;
+	memcpy(buf + *at, s, n);
+	*at += n;
+}
+
+const char *
+xgw_kind(char *buf, size_t len, const char *pre, const char *a, const char *b)
+{
+	size_t at = 0;
+
+	if (len == 0)
+		return "";
+	append(buf, len, &at, pre);
+	append(buf, len, &at, a != NULL ? a : "?");
+	append(buf, len, &at, "/");
+	append(buf, len, &at, b != NULL ? b : "?");
+	buf[at] = '\0';
+	return buf;
+}
+
 static const char *const dir_names[] = { "request", "response", "event" };
 
 const char *

@@ -102,6 +102,12 @@ xmpp_stanza_t	*xgw_envelope(xmpp_ctx_t *, const struct xgw_meta *,
 int		 xgw_envelope_parse(xmpp_stanza_t *, struct xgw_meta *,
 		    xmpp_stanza_t **proto, struct xgw_err *);
 const char	*xgw_dir_name(enum xgw_dir);
+/*
+ * A PDU kind for counting, "PRE" "A" "/" "B" ("?" for a missing part), cut
+ * to fit len; run for every PDU, so without printf.
+ */
+const char	*xgw_kind(char *buf, size_t len, const char *pre,
+		    const char *a, const char *b);
 int		 xgw_dir_parse(const char *, enum xgw_dir *);
 int		 xgw_uuid_valid(const char *urn);
 /*
@@ -111,6 +117,17 @@ int		 xgw_uuid_valid(const char *urn);
  * client side "GATEWAY-UUID/PROTOCOL") get one that is stable.
  */
 void		 xgw_uuid_name(const char *name, char out[46]);
+
+/*
+ * A context whose stanzas come from one block that empties itself when
+ * the last of them is released (arena.c): for a loop that builds, reads
+ * and releases a PDU's elements before the next.  What does not fit, or
+ * outlives its PDU, comes from malloc.  Free the context, then the arena.
+ */
+struct xgw_arena;
+struct xgw_arena	*xgw_arena_new(size_t size);
+xmpp_ctx_t		*xgw_arena_ctx_new(struct xgw_arena *);
+void			 xgw_arena_free(struct xgw_arena *);
 
 /* Errors: every helper returns -1 after filling err, so callers return it. */
 int	xgw_fail(struct xgw_err *, size_t off, const char *reason,

@@ -10,8 +10,9 @@
 #   elem      xgw-replay --check-element (read, reassemble, decode, encode,
 #             compare), one process over the corpus, as an operator runs it
 #             (one process per distinct --map)
-#   elem/file the same, one process per capture: start-up (~10 ms, mostly
-#             the dynamic linker relocating libcrypto) counted 13-30 times
+#   elem/file the same, one process per capture: start-up (~7 ms over an
+#             empty program's 2 ms: libpcap's and libstrophe's libraries,
+#             mapped and relocated, see gateway/README.md) counted 12 times
 #   text      xgw-replay --check (element -> XML text -> element between,
 #             as the link does), one process over the corpus
 #   tshark    tshark -n -T pdml (read, reassemble, dissect, print), one

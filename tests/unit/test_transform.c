@@ -170,6 +170,22 @@ envelope(void **state)
 }
 
 static void
+kinds(void **state)
+{
+	char buf[96], small[8];
+
+	(void)state;
+	assert_string_equal(xgw_kind(buf, sizeof(buf), "", "read-coils",
+	    "request"), "read-coils/request");
+	assert_string_equal(xgw_kind(buf, sizeof(buf), "fc", "65", NULL),
+	    "fc65/?");
+	/* cut as snprintf cuts */
+	assert_string_equal(xgw_kind(small, sizeof(small), "fc", "65",
+	    "exception"), "fc65/ex");
+	assert_string_equal(xgw_kind(small, 1, "fc", "65", "x"), "");
+}
+
+static void
 uuids(void **state)
 {
 	(void)state;
@@ -192,6 +208,69 @@ protocol_table(void **state)
 	assert_null(xgw_proto_find("bacnet"));
 }
 
+/*
+ * The arena: the block empties when its last allocation goes, and only
+ * then.  libstrophe's allocation calls, deprecated for applications, are
+ * the straight way to its realloc.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void
+arena(void **state)
+{
+	struct xgw_arena *a = xgw_arena_new(4096);
+	xmpp_ctx_t *actx = xgw_arena_ctx_new(a);
+	xmpp_stanza_t *el, *el2, *held;
+	char *p, *q, *big;
+
+	(void)state;
+	assert_non_null(actx);
+	el = xgw_el_new(actx, "modbus", XGW_NS_MODBUS);
+	assert_int_equal(xgw_set_uint(el, "unit", 17), 0);
+	xmpp_stanza_release(el);
+	/* everything released: the next PDU starts where the last one did */
+	el2 = xgw_el_new(actx, "modbus", XGW_NS_MODBUS);
+	assert_ptr_equal(el2, el);
+	/* one element held: the block does not empty under it */
+	held = el2;
+	el = xgw_el_new(actx, "coap", XGW_NS_COAP);
+	xmpp_stanza_release(el);
+	el = xgw_el_new(actx, "coap", XGW_NS_COAP);
+	assert_ptr_not_equal(el, held);
+	assert_string_equal(xmpp_stanza_get_name(held), "modbus");
+	assert_string_equal(xmpp_stanza_get_ns(held), XGW_NS_MODBUS);
+	xmpp_stanza_release(el);
+	xmpp_stanza_release(held);
+	/* the last allocation grows in place; an earlier one moves, kept whole */
+	p = xmpp_strdup(actx, "abc");
+	q = xmpp_realloc(actx, p, 200);
+	assert_ptr_equal(q, p);
+	assert_string_equal(q, "abc");
+	p = xmpp_strdup(actx, "defgh");
+	q = xmpp_realloc(actx, q, 300);
+	assert_ptr_not_equal(q, p);
+	assert_string_equal(q, "abc");
+	/* what the block cannot hold comes from the heap, and goes back there */
+	big = xmpp_realloc(actx, NULL, 10000);
+	assert_non_null(big);
+	memset(big, 'x', 10000);
+	big = xmpp_realloc(actx, big, 20000);
+	assert_true(big[19999 - 10000] == 'x');
+	q = xmpp_realloc(actx, q, 8000);
+	assert_string_equal(q, "abc");
+	xmpp_free(actx, big);
+	xmpp_free(actx, q);
+	xmpp_free(actx, p);
+	/* the context's own allocations outlive every reset */
+	el = xgw_el_new(actx, "mqtt", XGW_NS_MQTT);
+	assert_int_equal(xgw_set_uint(el, "type", 3), 0);
+	assert_string_equal(xmpp_stanza_get_attribute(el, "type"), "3");
+	xmpp_stanza_release(el);
+	xmpp_ctx_free(actx);
+	xgw_arena_free(a);
+}
+#pragma GCC diagnostic pop
+
 int
 main(void)
 {
@@ -202,8 +281,10 @@ main(void)
 		cmocka_unit_test(lists),
 		cmocka_unit_test(bounded_buffer),
 		cmocka_unit_test(envelope),
+		cmocka_unit_test(kinds),
 		cmocka_unit_test(uuids),
 		cmocka_unit_test(protocol_table),
+		cmocka_unit_test(arena),
 	};
 	int rc;
 
