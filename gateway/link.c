@@ -40,6 +40,7 @@
  */
 #define QUIET_TURNS	4
 #define TURN_READ	4096
+#define RECORD_MAX	16384	/* a TLS record's plaintext */
 /* TLS's least overhead a record (ChaCha20-Poly1305 in TLS 1.2: 5 + 16) */
 #define RECORD_OVERHEAD	21
 /* a burst ends a run after this many turns, so adapters get their turn */
@@ -74,6 +75,7 @@ struct link {
 	char			 ping_id[32];
 	uint64_t		 parsed;	/* top-level elements received */
 	int			 undrained;	/* the last run stopped at MAX_TURNS */
+	unsigned		 write_turns;	/* turns a large stanza's writes may take */
 	struct link_stats	 st;
 };
 
@@ -179,6 +181,7 @@ schedule_retry(struct link *l)
 
 	l->failures++;
 	l->state = S_DOWN;
+	l->write_turns = 0;
 	l->retry_at = now_ms() + ms;
 	log_debug("link %s:%u: next attempt in %u ms", l->server, l->port, ms);
 }
@@ -490,12 +493,29 @@ link_is_up(const struct link *l)
 	return l->state == S_UP;
 }
 
+/*
+ * libstrophe writes one TLS record (16 KiB) of a stanza a turn, and
+ * xmpp_conn_send_queue_len() no longer counts a stanza once its first
+ * record is out: the rest of a large stanza would wait for some other
+ * wake-up, up to poll_timeout()'s 50 ms a record.  The link counts the
+ * turns its writes may take (twice the records: a turn may find the
+ * socket full), asks poll() for POLLOUT and keeps turning until they
+ * are taken.
+ */
 int
 link_send(struct link *l, xmpp_stanza_t *st)
 {
+	char *text;
+	size_t len;
+
 	if (l->state != S_UP)
 		return -1;
-	xmpp_send(l->conn, st);
+	if (xmpp_stanza_to_text(st, &text, &len) != XMPP_EOK)
+		fatalx("link %s:%u: out of memory", l->server, l->port);
+	xmpp_send_raw(l->conn, text, len);
+	xmpp_free(l->ctx, text);
+	if (len > RECORD_MAX)
+		l->write_turns += 2 * (len / RECORD_MAX) + 1;
 	l->st.sent++;
 	return 0;
 }
@@ -513,7 +533,8 @@ link_events(const struct link *l)
 
 	if (l->fd < 0)
 		return 0;
-	if (xmpp_conn_is_connecting(conn) || xmpp_conn_send_queue_len(conn) > 0)
+	if (xmpp_conn_is_connecting(conn) || xmpp_conn_send_queue_len(conn) > 0 ||
+	    l->write_turns > 0)
 		return POLLIN | POLLOUT;
 	return POLLIN;
 }
@@ -602,7 +623,9 @@ link_run(struct link *l, short revents)
 
 	if (l->undrained || (readable && l->fd >= 0 && large_input(l->fd)))
 		need = QUIET_TURNS;
-	while (quiet < need && turns++ < MAX_TURNS) {
+	while ((quiet < need || l->write_turns > 0) && turns++ < MAX_TURNS) {
+		if (l->write_turns > 0)
+			l->write_turns--;
 		before = l->parsed;
 		if (l->state == S_CONNECTING)
 			trust_only_ca(l);

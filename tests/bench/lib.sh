@@ -65,7 +65,7 @@ bench_prosody() {
 	sed -i 's/^log = { debug = /log = { info = /' "$cfg"
 	grep -q '^log = { info = ' "$cfg" || die "cannot set Prosody's log level"
 	# as xgwd's link: with Nagle, every answer waits for a delayed ACK
-	grep -q '^network_settings = { nagle = false }' "$cfg" ||
+	grep -q '^network_settings = { nagle = false[;}]' "$cfg" ||
 		die "Prosody's configuration leaves Nagle's algorithm on"
 	printf '\nComponent "%s"\n\tcomponent_secret = "relay-secret"\n' \
 		"$relay_jid" >>"$cfg"

@@ -138,7 +138,10 @@ data_path = "$dir/data"
 log = { debug = "$log" }
 interfaces = { "127.0.0.1" }
 -- Nagle's algorithm against delayed ACKs holds every small stanza ~40 ms
-network_settings = { nagle = false }
+-- min_wait: LuaSec holds TLS data it has read, and Prosody reads it again
+-- after read_retry_delay, at least min_wait (1 ms) later: every 8 KiB of a
+-- large stanza paid a millisecond (HTTP streaming: 2.2 -> 8.9 MB/s)
+network_settings = { nagle = false; min_wait = 1e-05 }
 c2s_ports = { $starttls }
 $direct_line
 component_ports = { $component }
