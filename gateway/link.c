@@ -83,9 +83,9 @@ static TAILQ_HEAD(, link) links = TAILQ_HEAD_INITIALIZER(links);
 /*
  * Why certfail() last refused a server certificate.  libstrophe 0.12.2's
  * OpenSSL code gives certfail() a certificate without its connection
- * (xmpp_tlscert_get_conn() is NULL), so the reason waits here for the next
- * attempt that fails before TLS is up.  Handshakes run one at a time,
- * inside xmpp_run_once(), so that is the one refused.
+ * (xmpp_tlscert_get_conn() is NULL), so the reason waits here for the
+ * attempt's failure, which libstrophe reports in the same turn: handshakes
+ * run one at a time, inside xmpp_run_once().  attempt() clears it.
  */
 static char certfail_why[200];
 
@@ -468,6 +468,11 @@ attempt(struct link *l)
 	l->phase = P_TCP;
 	l->retry_at = 0;
 	l->st.attempts++;
+	/*
+	 * A reason left by a handshake whose link went away before its
+	 * failure came is no one's: this attempt's is yet to come.
+	 */
+	certfail_why[0] = '\0';
 	rc = xmpp_connect_client(l->conn, l->server, l->port, conn_event, l);
 	if (rc != XMPP_EOK) {
 		set_error(l, "connection not started (libstrophe error %d%s)",
