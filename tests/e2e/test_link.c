@@ -235,6 +235,16 @@ first_failed(void)
 	return st.last_error[0] != '\0';
 }
 
+/* Between attempts: none is half-way through SASL. */
+static int
+first_down(void)
+{
+	struct link_stats st;
+
+	link_stats(peers[0].l, &st);
+	return strcmp(st.state, "down") == 0;
+}
+
 static int
 first_up_twice(void)
 {
@@ -523,6 +533,12 @@ wrong_password_retries(void **state)
 	if (st.attempts < 3 || st.attempts > 3000 / 100 + 1)
 		fail_msg("%llu attempts in 3 s with backoff 100..800 ms",
 		    (unsigned long long)st.attempts);
+	/*
+	 * libstrophe frees its SCRAM state when the server answers: a link
+	 * freed before that would leak it (LeakSanitizer), so end between
+	 * attempts.
+	 */
+	assert_true(run_until(first_down, WAIT_MS));
 }
 
 static void
