@@ -33,14 +33,14 @@
  * cannot see: wake at least this often then.
  */
 #define ATTEMPT_POLL_MS	100
-/*
- * libstrophe reads 4 KiB per turn and OpenSSL may hold the rest of a
- * 16 KiB record where poll() cannot see it: after a turn that parsed,
- * this many turns that parse nothing drain the record it pulled in.
- */
-#define QUIET_TURNS	4
-#define TURN_READ	4096
+#define TURN_READ	4096	/* what libstrophe reads a turn */
 #define RECORD_MAX	16384	/* a TLS record's plaintext */
+/*
+ * OpenSSL may hold the rest of a record where poll() cannot see it: after
+ * a turn that parsed, this many turns that parse nothing drain the record
+ * it pulled in.
+ */
+#define QUIET_TURNS	(RECORD_MAX / TURN_READ)
 /* TLS's least overhead a record (ChaCha20-Poly1305 in TLS 1.2: 5 + 16) */
 #define RECORD_OVERHEAD	21
 /* a burst ends a run after this many turns, so adapters get their turn */
