@@ -2,7 +2,7 @@
 # Installs every Debian 12 package the build, the tests and the demo need.
 set -eu
 pkgs="gcc meson ninja-build pkg-config python3 bison flex
- libstrophe-dev libpcap-dev libcmocka-dev libmodbus-dev libcoap3-dev
+ libstrophe-dev libexpat1-dev libpcap-dev libcmocka-dev libmodbus-dev libcoap3-dev
  libpaho-mqtt-dev libssl-dev uuid-dev libsqlite3-dev
  tshark libxml2-utils time
  prosody prosody-modules openssl procps

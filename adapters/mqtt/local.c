@@ -505,7 +505,7 @@ on_connack(xmpp_stanza_t *el)
 	cnt.connects++;
 	log_info("broker %s port %u: connected as %s (MQTT %s%s), %d routes",
 	    conf->listen, conf->listen_port, my_id, version == 5 ? "5" : "3.1.1",
-	    tls_on() ? ", TLS" : "", conf->nroutes);
+	    local_tls_on() ? ", TLS" : "", conf->nroutes);
 	send_subscribes();
 }
 
@@ -569,7 +569,7 @@ lost(const char *why)
 		return;
 	log_warnx("broker %s port %u: connection lost: %s; reconnecting in "
 	    "%ums", conf->listen, conf->listen_port, why, backoff_ms);
-	tls_end();
+	local_tls_end();
 	close(fd);
 	fd = -1;
 	state = L_DOWN;
@@ -624,12 +624,12 @@ connected(void)
 		lost(strerror(err ? err : errno));
 		return;
 	}
-	if (!tls_on()) {
+	if (!local_tls_on()) {
 		start_mqtt();
 		return;
 	}
 	state = L_TLS;
-	if (tls_start(fd, conf->listen) == -1)
+	if (local_tls_start(fd, conf->listen) == -1)
 		lost("TLS setup failed");
 	else
 		handshake();
@@ -638,7 +638,7 @@ connected(void)
 static void
 handshake(void)
 {
-	switch (tls_handshake()) {
+	switch (local_tls_handshake()) {
 	case 1:
 		start_mqtt();
 		break;
@@ -718,9 +718,9 @@ local_events(void)
 	if (state == L_CONNECTING)
 		return POLLOUT;
 	if (state == L_TLS)
-		return tls_wants();
+		return local_tls_wants();
 	return (blocked() ? 0 : POLLIN) | (outlen > 0 ? POLLOUT : 0) |
-	    tls_wants();
+	    local_tls_wants();
 }
 
 int
@@ -736,7 +736,7 @@ local_pollfds(struct pollfd *p, int max)
 static int
 unread(void)
 {
-	return state >= L_CONNACK && !blocked() && (stalled || tls_pending());
+	return state >= L_CONNACK && !blocked() && (stalled || local_tls_pending());
 }
 
 void
@@ -744,7 +744,7 @@ local_timers(uint64_t now)
 {
 	if (unread()) {
 		drain();
-		if (state != L_DOWN && tls_pending())
+		if (state != L_DOWN && local_tls_pending())
 			input();
 	}
 	if (state == L_DOWN && conf->listen[0] != '\0' && now >= retry_ms)

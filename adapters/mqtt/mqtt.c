@@ -55,7 +55,7 @@ configure(struct adapter *a, const struct conf_adapter *c)
 	(void)a;
 	mconf = &c->mqtt;
 	topic_init(&c->mqtt);
-	return tls_init(&c->mqtt) == -1 || local_init(c) == -1 ||
+	return local_tls_init(&c->mqtt) == -1 || local_init(c) == -1 ||
 	    far_init(c) == -1 ? -1 : 0;
 }
 

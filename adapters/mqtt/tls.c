@@ -7,7 +7,7 @@
  * loaded once, in configure, while the adapter may still read them.
  *
  * conn_recv and conn_send behave as recv and send: -1 with EAGAIN while
- * TLS waits for the socket (tls_wants says for what), -1 with EPROTO on a
+ * TLS waits for the socket (local_tls_wants says for what), -1 with EPROTO on a
  * TLS failure (logged here, with OpenSSL's reason).
  */
 #include <sys/socket.h>
@@ -45,7 +45,7 @@ log_ssl(const char *what)
 }
 
 int
-tls_init(const struct conf_mqtt *m)
+local_tls_init(const struct conf_mqtt *m)
 {
 	if (m->ca[0] == '\0')
 		return 0;
@@ -73,15 +73,15 @@ tls_init(const struct conf_mqtt *m)
 }
 
 int
-tls_on(void)
+local_tls_on(void)
 {
 	return ctx != NULL;
 }
 
 int
-tls_start(int fd, const char *addr)
+local_tls_start(int fd, const char *addr)
 {
-	tls_end();
+	local_tls_end();
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
 	    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), addr) != 1) {
 		log_ssl("setup");
@@ -120,7 +120,7 @@ ssl_failed(int rc, const char *what)
 
 /* 1 done, 0 not yet (EAGAIN), -1 failed (logged). */
 int
-tls_handshake(void)
+local_tls_handshake(void)
 {
 	int rc;
 
@@ -166,20 +166,20 @@ conn_send(int fd, const void *p, size_t n)
 }
 
 short
-tls_wants(void)
+local_tls_wants(void)
 {
 	return ssl != NULL ? wants : 0;
 }
 
 /* Bytes TLS has decrypted that poll cannot see. */
 int
-tls_pending(void)
+local_tls_pending(void)
 {
 	return ssl != NULL && SSL_pending(ssl) > 0;
 }
 
 void
-tls_end(void)
+local_tls_end(void)
 {
 	SSL_free(ssl);
 	ssl = NULL;

@@ -61,15 +61,15 @@ void	 topic_init(const struct conf_mqtt *);
 int	 topic_remap(xmpp_stanza_t *, enum conf_dir, struct xgw_err *);
 
 /* tls.c */
-int	 tls_init(const struct conf_mqtt *);
-int	 tls_on(void);
-int	 tls_start(int fd, const char *addr);
-int	 tls_handshake(void);
+int	 local_tls_init(const struct conf_mqtt *);
+int	 local_tls_on(void);
+int	 local_tls_start(int fd, const char *addr);
+int	 local_tls_handshake(void);
 ssize_t	 conn_recv(int fd, void *, size_t);
 ssize_t	 conn_send(int fd, const void *, size_t);
-short	 tls_wants(void);
-int	 tls_pending(void);
-void	 tls_end(void);
+short	 local_tls_wants(void);
+int	 local_tls_pending(void);
+void	 local_tls_end(void);
 
 /* Client ids: the block's client-id, or xgw-GATEWAY, and a suffix. */
 void	 client_id(char *, size_t, const char *suffix);
