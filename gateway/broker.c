@@ -9,7 +9,10 @@
  * <message/> through on_message() (the relay of <pdu/> and <ack/>).
  * Whatever is refused gets an XMPP error and is counted.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -1314,6 +1317,21 @@ options(struct broker *b, int argc, char **argv, int *checkonly)
 	read_secret(b, secret);
 }
 
+/*
+ * Each relayed stanza is small and the next may follow at once: with
+ * Nagle's algorithm it would wait for the server's delayed ACK (40 ms).
+ */
+static int
+sockopt(xmpp_conn_t *conn, void *sock)
+{
+	int one = 1;
+
+	if (setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == -1)
+		log_warn("TCP_NODELAY");
+	return xmpp_sockopt_cb_keepalive(conn, sock);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1356,7 +1374,7 @@ main(int argc, char *argv[])
 		oom();
 	xmpp_conn_set_jid(b.conn, b.jid);
 	xmpp_conn_set_pass(b.conn, b.secret);
-	xmpp_conn_set_sockopt_callback(b.conn, xmpp_sockopt_cb_keepalive);
+	xmpp_conn_set_sockopt_callback(b.conn, sockopt);
 	xmpp_handler_add(b.conn, on_iq, NULL, "iq", NULL, &b);
 	xmpp_handler_add(b.conn, on_message, NULL, "message", NULL, &b);
 	log_info("started: component %s, server %s:%u, registry %s, %d "

@@ -1,4 +1,8 @@
-/* The connection waits shared by xmppecho and xmpprelay. */
+/* What xmppecho and xmpprelay share: socket options, connection waits. */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <err.h>
 
 #include "bench.h"
@@ -27,4 +31,16 @@ bench_xmpp_down(xmpp_ctx_t *ctx, const int *up)
 
 	while (*up > 0 && bench_now_us() < deadline)
 		xmpp_run_once(ctx, 100);
+}
+
+/* Stanzas are small and answered at once: Nagle would hold them back. */
+int
+bench_xmpp_sockopt(xmpp_conn_t *conn, void *sock)
+{
+	int one = 1;
+
+	if (setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == -1)
+		errx(1, "TCP_NODELAY failed");
+	return xmpp_sockopt_cb_keepalive(conn, sock);
 }

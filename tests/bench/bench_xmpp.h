@@ -1,6 +1,7 @@
 /*
  * What the libstrophe programs of the benchmarks (xmppecho, xmpprelay)
- * share: waiting for their connections to come up and to close.
+ * share: their socket options, waiting for their connections to come up
+ * and to close.
  */
 #ifndef XGW_BENCH_XMPP_H
 #define XGW_BENCH_XMPP_H
@@ -15,5 +16,7 @@ void	 bench_xmpp_up(xmpp_ctx_t *ctx, const int *up, int want,
  * server logs no lost connection.
  */
 void	 bench_xmpp_down(xmpp_ctx_t *ctx, const int *up);
+/* As the gateways' links: no Nagle, TCP keepalive. */
+int	 bench_xmpp_sockopt(xmpp_conn_t *conn, void *sock);
 
 #endif

@@ -201,18 +201,6 @@ prepare(struct echo *e, struct exchange *x, int sender)
 	xmpp_stanza_release(el);
 }
 
-/* As link.c: stanzas are small and answered at once, so no Nagle. */
-static int
-sockopt(xmpp_conn_t *conn, void *sock)
-{
-	int one = 1;
-
-	if (setsockopt(*(int *)sock, IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one)) == -1)
-		errx(1, "TCP_NODELAY failed");
-	return xmpp_sockopt_cb_keepalive(conn, sock);
-}
-
 static void
 conn_event(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
     xmpp_stream_error_t *se, void *arg)
@@ -410,7 +398,7 @@ dial(struct echo *e, const char *server, unsigned short port,
 		errx(1, "out of memory");
 	xmpp_conn_set_flags(conn, XMPP_CONN_FLAG_MANDATORY_TLS);
 	xmpp_conn_set_cafile(conn, ca);
-	xmpp_conn_set_sockopt_callback(conn, sockopt);
+	xmpp_conn_set_sockopt_callback(conn, bench_xmpp_sockopt);
 	xmpp_conn_set_jid(conn, jid);
 	xmpp_conn_set_pass(conn, pass);
 	xmpp_handler_add(conn, handler, NULL, "message", NULL, e);

@@ -166,7 +166,7 @@ main(int argc, char *argv[])
 		errx(1, "out of memory");
 	xmpp_conn_set_jid(r.conn, r.jid);
 	xmpp_conn_set_pass(r.conn, secret);
-	xmpp_conn_set_sockopt_callback(r.conn, xmpp_sockopt_cb_keepalive);
+	xmpp_conn_set_sockopt_callback(r.conn, bench_xmpp_sockopt);
 	xmpp_handler_add(r.conn, on_message, NULL, "message", NULL, &r);
 	/*
 	 * libstrophe 0.12.2 allocates the stream-management state only in
