@@ -512,13 +512,23 @@ link_send(struct link *l, xmpp_stanza_t *st)
 {
 	char *text;
 	size_t len;
+	int rc;
 
 	if (l->state != S_UP)
 		return -1;
 	if (xmpp_stanza_to_text(st, &text, &len) != XMPP_EOK)
 		fatalx("link %s:%u: out of memory", l->server, l->port);
-	xmpp_send_raw(l->conn, text, len);
+	rc = link_send_text(l, text, len);
 	xmpp_free(l->ctx, text);
+	return rc;
+}
+
+int
+link_send_text(struct link *l, const char *text, size_t len)
+{
+	if (l->state != S_UP)
+		return -1;
+	xmpp_send_raw(l->conn, text, len);
 	if (len > RECORD_MAX)
 		l->write_turns += 2 * (len / RECORD_MAX) + 1;
 	l->st.sent++;

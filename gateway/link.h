@@ -65,6 +65,8 @@ void		 link_start(struct link *);	/* connect now, and again after every loss */
 int		 link_is_up(const struct link *);
 /* Queues a stanza; -1 when the link is not up.  The caller keeps its reference. */
 int		 link_send(struct link *, xmpp_stanza_t *);
+/* One whole stanza, already text, NUL-terminated at len. */
+int		 link_send_text(struct link *, const char *, size_t);
 int		 link_fd(const struct link *);
 short		 link_events(const struct link *);	/* POLLIN, and POLLOUT while a write waits */
 int		 link_timeout_ms(const struct link *);

@@ -265,14 +265,60 @@ fail_request(struct xgwd *x, struct adapter_proc *ap, const struct xgw_meta *m,
 	proc_send(ap, FRAME_FAIL, m->flow, m->seq, why, strlen(why));
 }
 
+/*
+ * "<message to='BROKER' type='normal'>", escaped as libstrophe escapes:
+ * each spooled record is the text of a whole envelope, sent between this
+ * and "</message>" as it is, not parsed and written again.
+ */
+static char *
+event_head(struct xgwd *x, size_t *len)
+{
+	xmpp_stanza_t *msg = xgw_el_new(x->ctx, "message", NULL);
+	char *text;
+
+	if (msg == NULL)
+		fatalx("out of memory");
+	xmpp_stanza_set_to(msg, x->conf->xmpp.broker);
+	xmpp_stanza_set_type(msg, "normal");
+	text = to_text(msg, len);
+	xmpp_stanza_release(msg);
+	if (*len < 2 || strcmp(text + *len - 2, "/>") != 0)
+		fatalx("event head: %s is not an empty element", text);
+	text[*len - 2] = '>';
+	text[--*len] = '\0';
+	return text;
+}
+
+static int
+send_event(struct xgwd *x, const char *head, size_t hlen, const uint8_t *rec,
+    size_t len)
+{
+	static const char tail[] = "</message>";
+	size_t n = hlen + len + sizeof(tail) - 1;
+	char *text;
+	int rc;
+
+	/* libstrophe takes the length but reads a string */
+	if ((text = malloc(n + 1)) == NULL)
+		fatalx("out of memory");
+	memcpy(text, head, hlen);
+	memcpy(text + hlen, rec, len);
+	memcpy(text + hlen + len, tail, sizeof(tail));
+	if ((rc = link_send_text(x->link, text, n)) == 0)
+		x->c.to_link++;
+	free(text);
+	return rc;
+}
+
 /* Hands events to the link from the spool, within the window. */
 static void
 pump_events(struct xgwd *x)
 {
 	struct spool_stats ss;
 	const uint8_t *p;
+	char *head = NULL;
 	uint64_t seq;
-	size_t len;
+	size_t len, hlen = 0;
 
 	if (!link_is_up(x->link))
 		return;
@@ -293,29 +339,17 @@ pump_events(struct xgwd *x)
 	while (x->sent_upto - ss.acked < x->conf->xmpp.window &&
 	    x->sent_upto < x->synced_upto &&
 	    spool_next(x->spool, x->sent_upto, &seq, &p, &len) == 1) {
-		xmpp_stanza_t *env;
-		char *text = strndup((const char *)p, len);
-
-		if (text == NULL)
-			fatalx("out of memory");
-		env = xmpp_stanza_new_from_string(x->ctx, text);
-		free(text);
-		if (env == NULL) {
-			log_warnx("spool: event seq=%llu does not parse; skipped",
-			    (unsigned long long)seq);
-			x->sent_upto = seq;
-			continue;
-		}
-		if (send_to_link(x, x->conf->xmpp.broker, env) == -1) {
-			xmpp_stanza_release(env);
+		if (head == NULL)
+			head = event_head(x, &hlen);
+		if (send_event(x, head, hlen, p, len) == -1)
 			break;
-		}
-		xmpp_stanza_release(env);
 		if (x->sent_upto == ss.acked)
 			x->last_ack_ms = now_ms();
 		x->sent_upto = seq;
 		x->c.events_sent++;
 	}
+	if (head != NULL)
+		xmpp_free(x->ctx, head);
 }
 
 /*
