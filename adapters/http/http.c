@@ -148,6 +148,22 @@ body_max(void)
 	return adapter_conf(ad)->body_max;
 }
 
+/*
+ * The bound on a streamed body: max, or less when a policy that admitted
+ * the head wrote a smaller one on it (body-max, policies/README.md).
+ */
+uint64_t
+head_bound(xmpp_stanza_t *el, uint64_t max)
+{
+	struct xgw_err e;
+	uint64_t v;
+
+	/* a bound that does not read binds nothing a peer could not skip */
+	if (xgw_get_uint_opt(el, "body-max", UINT64_MAX, max, &v, &e) == -1)
+		return max;
+	return v < max ? v : max;
+}
+
 const char *
 el_method(xmpp_stanza_t *el)
 {
