@@ -70,11 +70,14 @@ struct job {
 
 /*
  * A stream that ended: pulls past the end of its answer get an empty last
- * part, parts of a body cut short an acknowledgement.
+ * part, parts of a body cut short an acknowledgement, or the answer owed
+ * to the upload when none could be sent.
  */
 struct finished {
 	char		 from[46];
 	uint64_t	 flow, stream;
+	unsigned	 status;	/* owed to the next part; 0: none */
+	char		 method[XGW_HTTP_METHOD_MAX + 1];
 };
 
 struct device {
@@ -98,6 +101,8 @@ static int ndevices;
 static int polled[CONF_MAX_DEVICES];
 
 static void device_kick(struct device *);
+static void upload_cut(struct device *, struct job *, uint64_t seq,
+    unsigned status);
 
 /* The response stanza for job j, from the device (uuid) or made here. */
 static int
@@ -173,7 +178,11 @@ device_close(struct device *d, const char *why)
 	d->sent = d->inlen = 0;
 }
 
-/* The head job failed: answered with status, the connection dropped. */
+/*
+ * The head job failed: answered with status, the connection dropped.  The
+ * answer to an upload answers a part: the oldest one unacknowledged, else
+ * the next to come.
+ */
 static void
 device_fail(struct device *d, unsigned status, const char *why)
 {
@@ -183,7 +192,13 @@ device_fail(struct device *d, unsigned status, const char *why)
 	    d->conf->uuid, d->conf->host, d->conf->port, j->method,
 	    status == 504 ? "timed out" : "failed", why, status);
 	device_close(d, why);
-	job_error(d->conf->uuid, j, status, why);
+	if (j->up_open && j->nacks == 0)
+		upload_cut(d, j, 0, status);
+	else {
+		if (j->up_open)
+			upload_cut(d, j, j->acks[0].seq, 0);
+		job_error(d->conf->uuid, j, status, why);
+	}
 	job_pop(d);
 }
 
@@ -411,22 +426,24 @@ device_broken(struct device *d, struct job *j, const char *why)
 	job_pop(d);
 }
 
-/* j's stream is over here: what still comes for it is answered empty. */
+/* j's stream is over here: what still comes for it is answered so. */
 static void
-stream_finish(struct device *d, const struct job *j)
+stream_finish(struct device *d, const struct job *j, unsigned status)
 {
 	struct finished *f = &d->done[d->ndone++ % FINISHED];
 
 	memcpy(f->from, j->from, sizeof(f->from));
 	f->flow = j->flow;
 	f->stream = j->stream;
+	f->status = status;
+	memcpy(f->method, j->method, sizeof(f->method));
 }
 
 /* The head job's streamed answer is over: the connection goes on, or not. */
 static void
 stream_done(struct device *d, struct job *j)
 {
-	stream_finish(d, j);
+	stream_finish(d, j, 0);
 	/* pulls already here, past the end: each gets an empty last part */
 	for (int i = 0; i < j->npulls; i++)
 		stream_send(d, j, j->pulls[i], part_new(XGW_HTTP_PART,
@@ -524,12 +541,13 @@ device_stream(struct device *d)
 
 /*
  * The upload of j is over before its end: its answer goes back as the
- * answer to the request seq, the parts still to come are acknowledged
- * and dropped, and the connection ends with the exchange, as the device
- * did not read the rest (RFC 9112 9.3, 9.6).
+ * answer to the request seq (or, with status, to the next part to come),
+ * the parts still to come are acknowledged and dropped, and the
+ * connection ends with the exchange, as the device did not read the rest
+ * (RFC 9112 9.3, 9.6).
  */
 static void
-upload_cut(struct device *d, struct job *j, uint64_t seq)
+upload_cut(struct device *d, struct job *j, uint64_t seq, unsigned status)
 {
 	j->seq = seq;
 	j->up_open = 0;
@@ -542,7 +560,7 @@ upload_cut(struct device *d, struct job *j, uint64_t seq)
 			stream_send(d, j, j->acks[i].seq, part_new(XGW_HTTP_ACK,
 			    j->stream, j->acks[i].part, 0, NULL, 0));
 	j->nacks = 0;
-	stream_finish(d, j);
+	stream_finish(d, j, status);
 }
 
 /* Whether the input begins with a final answer: not 1xx, or 101. */
@@ -571,7 +589,7 @@ early_answer(struct device *d, struct job *j)
 	log_info("device %s flow=%llu stream=%llu: answered before the "
 	    "whole body was read; the rest is dropped", d->conf->uuid,
 	    (unsigned long long)j->flow, (unsigned long long)j->stream);
-	upload_cut(d, j, j->acks[0].seq);
+	upload_cut(d, j, j->acks[0].seq, 0);
 	return 1;
 }
 
@@ -723,9 +741,22 @@ job_of(struct device *d, const struct xgw_meta *m, uint64_t stream)
 	return NULL;
 }
 
+/* The answer an upload that failed owes, to its next part (request m). */
+static void
+past_end_answer(struct device *d, struct finished *f, const struct xgw_meta *m)
+{
+	struct job t = { .flow = m->flow, .seq = m->seq, .close = 1 };
+
+	memcpy(t.from, m->src, sizeof(t.from));
+	memcpy(t.method, f->method, sizeof(t.method));
+	job_error(d->conf->uuid, &t, f->status, "the device's connection "
+	    "failed");
+	f->status = 0;
+}
+
 /*
  * A pull past the end of an answer streamed here: an empty last part; a
- * part of a body cut short: its acknowledgement.
+ * part of a body cut short: its acknowledgement, or the answer it owes.
  */
 static int
 past_end(struct device *d, const struct xgw_meta *m,
@@ -739,6 +770,10 @@ past_end(struct device *d, const struct xgw_meta *m,
 		if (f->stream != pt->stream || f->flow != m->flow ||
 		    strcmp(f->from, m->src) != 0)
 			continue;
+		if (f->status != 0 && pt->kind == XGW_HTTP_PART) {
+			past_end_answer(d, f, m);
+			return 1;
+		}
 		memcpy(r.src, d->conf->uuid, sizeof(r.src));
 		memcpy(r.dst, m->src, sizeof(r.dst));
 		part_send(&r, part_new(pt->kind == XGW_HTTP_PULL ?
@@ -761,7 +796,7 @@ upload_over(struct device *d, struct job *j, uint64_t seq, const char *why)
 	log_warnx("device %s flow=%llu stream=%llu: %s; answered 413, "
 	    "connection closed", d->conf->uuid, (unsigned long long)j->flow,
 	    (unsigned long long)j->stream, why);
-	upload_cut(d, j, seq);
+	upload_cut(d, j, seq, 0);
 	job_error(d->conf->uuid, j, 413, "the body is larger than the "
 	    "gateway's bound");
 	if (d->busy && j == d->q[d->qhead]) {
@@ -788,7 +823,7 @@ upload_part(struct device *d, struct job *j, const struct xgw_meta *m,
 		return;
 	}
 	if (j->up_open && d->busy && j == d->q[d->qhead] && final_answer(d)) {
-		upload_cut(d, j, m->seq);
+		upload_cut(d, j, m->seq, 0);
 		device_input(d, d->fd == -1);
 		return;
 	}

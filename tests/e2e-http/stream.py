@@ -382,6 +382,13 @@ def step_stale(path, body):
     check(code == "200" and got == sink_says(body),
           "then a streamed PUT on that connection, reset unread: sent "
           "again on a new one (%s %r)" % (code, got[:80]))
+    # not idempotent: not sent again, and the 502 answers a part at once
+    code, _ = curl(BASE + "/dev/stale")
+    start = time.time()
+    code, got = curl("-X", "POST", "-T", path, BASE + "/dev/sink")
+    secs = time.time() - start
+    check(code == "502" and secs < 2, "a streamed POST there: 502 at once, "
+          "not sent again (%s after %.1f s)" % (code, secs))
 
 
 def main():
