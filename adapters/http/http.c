@@ -158,7 +158,7 @@ head_bound(xmpp_stanza_t *el, uint64_t max)
 	struct xgw_err e;
 	uint64_t v;
 
-	/* a bound that does not read binds nothing a peer could not skip */
+	/* one that does not read is ignored: a peer could as well leave it out */
 	if (xgw_get_uint_opt(el, "body-max", UINT64_MAX, max, &v, &e) == -1)
 		return max;
 	return v < max ? v : max;
