@@ -736,7 +736,7 @@ route_hosts(struct parser *ps, const struct conf_adapter *a,
 /* One route; a host list gives one route per host, as pf expands lists. */
 static void
 route_add(struct parser *ps, struct conf_adapter *a, const char *match,
-    const char *host, const char *to, struct pos at)
+    const char *host, const char *to, uint64_t body_max, struct pos at)
 {
 	struct conf_route *r;
 
@@ -760,6 +760,24 @@ route_add(struct parser *ps, struct conf_adapter *a, const char *match,
 	memcpy(r->match, match, strlen(match) + 1);
 	memcpy(r->host, host, strlen(host) + 1);
 	memcpy(r->to, to, sizeof(r->to));
+	r->body_max = body_max;
+}
+
+/* An HTTP route's own body-max, after its endpoint: 0 when none is given. */
+static uint64_t
+route_body_max(struct parser *ps, const struct conf_adapter *a)
+{
+	struct pos kw = { ps->lx.tok.line, ps->lx.tok.col };
+
+	if (!lex_is(&ps->lx, T_WORD, "body-max"))
+		return 0;
+	if (strcmp(a->proto, "http") != 0)
+		lex_err(&ps->lx, kw.line, kw.col,
+		    "route body-max is an HTTP setting, this adapter is %s",
+		    a->proto);
+	lex_next(&ps->lx);
+	return size(ps, "route body-max", 1ull << 20, 1024ull << 30,
+	    "a size 1M..1024G");
 }
 
 static void
@@ -769,6 +787,7 @@ st_route(struct parser *ps, void *arg)
 	struct pos m = { ps->lx.tok.line, ps->lx.tok.col }, at[CONF_MAX_ROUTES];
 	char match[sizeof(a->routes[0].match)], to[sizeof(a->routes[0].to)];
 	char hosts[CONF_MAX_ROUTES][256];
+	uint64_t body_max;
 	int n;
 
 	value(ps, "route", match, sizeof(match));
@@ -777,10 +796,11 @@ st_route(struct parser *ps, void *arg)
 	lex_expect(&ps->lx, T_WORD, "to",
 	    "'to' and the remote endpoint's urn:uuid:");
 	uuid(ps, "route to", to);
+	body_max = route_body_max(ps, a);
 	if (n == 0)
-		route_add(ps, a, match, "", to, m);
+		route_add(ps, a, match, "", to, body_max, m);
 	for (int i = 0; i < n; i++)
-		route_add(ps, a, match, hosts[i], to, at[i]);
+		route_add(ps, a, match, hosts[i], to, body_max, at[i]);
 }
 
 static void
@@ -1724,7 +1744,12 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 			fprintf(f, " host ");
 			lex_print_quoted(f, a->routes[i].host);
 		}
-		fprintf(f, " to %s\n", a->routes[i].to);
+		fprintf(f, " to %s", a->routes[i].to);
+		if (a->routes[i].body_max != 0) {
+			fprintf(f, " body-max ");
+			print_size(f, a->routes[i].body_max);
+		}
+		fputc('\n', f);
 	}
 	for (int i = 0; i < a->ndevices; i++) {
 		const struct conf_device *d = &a->devices[i];

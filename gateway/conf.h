@@ -35,6 +35,7 @@ struct conf_route {
 	char		 match[256];		/* Modbus "unit N", CoAP/HTTP path prefix, MQTT topic filter */
 	char		 host[256];		/* HTTP: lower case, IPv6 as "[canonical]"; "" any host */
 	char		 to[46];		/* remote endpoint urn:uuid:... */
+	uint64_t	 body_max;		/* HTTP: the route's body-max; 0: the block's */
 };
 
 /* The Modbus tables a poll reads, numbered by the function code that reads them. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http.h"
 #include "policy_int.h"
 
 static void
@@ -334,9 +335,13 @@ static void
 read_http(struct facts *f)
 {
 	const char *kind = xmpp_stanza_get_attribute(f->el, "kind");
+	const char *body = xmpp_stanza_get_attribute(f->el, "body");
 
-	attr_num(f, FD_SIZE, "body-size", XGW_PDU_MAX);
+	attr_num(f, FD_SIZE, "body-size", XGW_HTTP_BODY_LIMIT);
 	f->bytes = f->num[FD_SIZE];
+	/* chunked or read until close: the size is known once it is over */
+	f->size_open = !(f->have & 1u << FD_SIZE) && body != NULL &&
+	    strcmp(body, "streamed") == 0;
 	if (kind == NULL || strcmp(kind, "request") != 0)
 		return;
 	attr_str(f, SF_METHOD, "method");
@@ -687,6 +692,32 @@ header_match(const struct cond *c, struct facts *f)
 	return ok;
 }
 
+/*
+ * The largest size a body-size match admits a body of unknown size up to:
+ * such a body has 0 bytes when its head is judged, so the ranges from 0
+ * are the ones that hold, and the largest of their ends bounds its
+ * running total.  0 when none does.
+ */
+static uint64_t
+open_bound(const struct cond *c)
+{
+	uint64_t b = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (c->r[i].lo == 0 && c->r[i].hi > b)
+			b = c->r[i].hi;
+	return b;
+}
+
+uint64_t
+pol_rule_bound(const struct rule *r)
+{
+	for (size_t i = 0; i < r->ncond; i++)
+		if (r->cond[i].kw->field == FD_SIZE)
+			return open_bound(&r->cond[i]);
+	return 0;
+}
+
 static int
 cond_match(const struct cond *c, struct facts *f)
 {
@@ -700,6 +731,8 @@ cond_match(const struct cond *c, struct facts *f)
 	case CK_NUM:
 		if (fd == FD_ADDRESS || fd == FD_QUANTITY || fd == FD_VALUE)
 			return modbus_match(c, f);
+		if (fd == FD_SIZE && f->size_open)
+			return open_bound(c) != 0;
 		return (f->have & 1u << fd) && in_set(c, f->num[fd]);
 	case CK_STR:
 	case CK_WORD:

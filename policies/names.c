@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "policy_int.h"
+#include "http.h"
 #include "modbus.h"
 
 const char *const pol_proto_names[PR_N] = {
@@ -104,7 +105,7 @@ const struct keyword pol_keywords[] = {
 	STR("path", PR_HTTP, FD_PATH, CK_STR),
 	STR("query", PR_HTTP, FD_QUERY, CK_STR),
 	STR("header", PR_HTTP, FD_HEADER, CK_HEADER),
-	NUM("body-size", PR_HTTP, FD_SIZE, 0, XGW_PDU_MAX, NULL),
+	NUM("body-size", PR_HTTP, FD_SIZE, 0, XGW_HTTP_BODY_LIMIT, NULL),
 	STR("name", PR_READINGS, FD_NAME, CK_NAMES),
 	NUM("quality", PR_READINGS, FD_QUALITY, 0, 1, pol_quality_names),
 	NUM("proto", PR_READINGS, FD_RPROTO, PR_MODBUS, PR_HTTP,

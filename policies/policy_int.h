@@ -170,6 +170,7 @@ struct facts {
 	size_t			 nlist;
 	struct xgw_buf		 lb;		/* struct span of each */
 	uint64_t		 bytes;
+	int			 size_open;	/* a streamed HTTP head of unknown body size */
 };
 
 int		 pol_facts_read(struct facts *, const struct xgw_meta *,
@@ -180,6 +181,8 @@ const char	*pol_facts_key1(struct facts *, char *, size_t);
 const char	*pol_facts_key2(struct facts *, char *, size_t, int *ambiguous);
 /* 1 match; 0 no match, *soft set when only address, quantity or value failed */
 int		 pol_rule_matches(const struct rule *, struct facts *, int *soft);
+/* the bound a rule sets on a body of unknown size; 0: none */
+uint64_t	 pol_rule_bound(const struct rule *);
 int		 pol_topic_valid(const char *);
 int		 pol_topic_match(const char *filter, const char *topic, size_t);
 int		 pol_topic_first(const char *, size_t, struct span *);

@@ -89,6 +89,26 @@ pol_stream_part(struct xgw_policy *pol, const struct xgw_meta *m,
 	return 0;
 }
 
+/*
+ * A head of unknown body size admitted by a rule with body-size: the
+ * bound goes on the head as body-max, the smaller of this one and one
+ * an earlier gateway wrote, for the adapter that restores the body to
+ * hold (adapters/http/README.md).
+ */
+static int
+bound(xmpp_stanza_t *el, const struct rule *r)
+{
+	uint64_t b = pol_rule_bound(r), old;
+	struct xgw_err e;
+
+	if (b == 0 || xmpp_stanza_get_attribute(el, "body-size") != NULL)
+		return 0;
+	if (xgw_get_uint_opt(el, "body-max", UINT64_MAX, b, &old, &e) == 0 &&
+	    old < b)
+		b = old;
+	return xgw_set_uint(el, "body-max", b);
+}
+
 void
 pol_stream_admit(struct xgw_policy *pol, const struct xgw_meta *m,
     xmpp_stanza_t *el, int rule, uint64_t now)
@@ -116,6 +136,10 @@ pol_stream_admit(struct xgw_policy *pol, const struct xgw_meta *m,
 		if (a->last_ms != 0)
 			a = old;
 	}
+	/* unbounded, its parts are blocked: nothing passes unjudged */
+	if (rule >= 0 && (size_t)rule < pol->nrules &&
+	    bound(el, &pol->rules[rule]) == -1)
+		return;
 	ends(m, &client, &device);
 	memcpy(a->client, client, sizeof(a->client));
 	memcpy(a->device, device, sizeof(a->device));

@@ -50,6 +50,8 @@ struct answer {
 	int		 close;		/* the connection ends after it */
 	char		 method[XGW_HTTP_METHOD_MAX + 1];
 	char		 dst[46];	/* the route's endpoint */
+	uint64_t	 body_max;	/* the route's bound on a streamed body */
+	int		 began;		/* a byte of it went to the client */
 	struct xgw_buf	 out;
 	size_t		 off;		/* bytes of out written */
 	struct download	 dl;
@@ -152,8 +154,10 @@ client_flush(int slot)
 			client_close(slot, strerror(errno));
 			return;
 		}
-		if (a->off > was)
+		if (a->off > was) {
 			c->deadline_ms = adapter_now_ms() + IDLE_MS;
+			a->began = 1;
+		}
 		if (a->off < a->out.len)
 			return;
 		if (a->dl.open) {
@@ -429,6 +433,14 @@ route_for(const char *target, const char *host)
 	return r;
 }
 
+/* The largest streamed body of route r: its own bound, else the block's. */
+static uint64_t
+route_body_max(int r)
+{
+	return conf->routes[r].body_max != 0 ? conf->routes[r].body_max :
+	    body_max();
+}
+
 /*
  * One request read: its element (the whole message, or the head of a
  * streamed one) took n bytes of the input.  Its place in the queue when
@@ -436,7 +448,8 @@ route_for(const char *target, const char *host)
  * answered here ends its connection: its body is still coming.
  */
 static struct answer *
-client_request(int slot, xmpp_stanza_t *el, size_t n, int streamed)
+client_request(int slot, xmpp_stanza_t *el, size_t n,
+    const struct xgw_http_body *streamed)
 {
 	struct client *c = clients[slot];
 	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
@@ -461,19 +474,28 @@ client_request(int slot, xmpp_stanza_t *el, size_t n, int streamed)
 		cnt.malformed++;
 		log_warnx("client %s: %s %s: %s; answered 400", c->peer,
 		    a->method, target, why);
-		answer_here(slot, a, 400, why, streamed);
+		answer_here(slot, a, 400, why, streamed != NULL);
 	} else if ((r = route_for(target, host)) == -1) {
 		cnt.no_route++;
 		log_info("client %s: %s %s host \"%s\": no route; answered 502",
 		    c->peer, a->method, target, host);
 		answer_here(slot, a, 502, "no route for this host and path",
-		    streamed);
+		    streamed != NULL);
+	} else if (streamed != NULL && streamed->mode == XGW_HTTP_LENGTH &&
+	    streamed->left > route_body_max(r)) {
+		cnt.oversize++;
+		log_warnx("client %s: %s %s: a body of %llu bytes, above the "
+		    "route's bound; answered 413", c->peer, a->method, target,
+		    (unsigned long long)streamed->left);
+		answer_here(slot, a, 413, "the body is larger than the "
+		    "gateway's bound", 1);
 	} else {
+		a->body_max = route_body_max(r);
 		memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
 		memcpy(m.dst, conf->routes[r].to, sizeof(m.dst));
 		memcpy(a->dst, m.dst, sizeof(a->dst));
 		m.seq = next_seq++;
-		if (streamed && xgw_set_uint(el, "stream", m.seq) == -1)
+		if (streamed != NULL && xgw_set_uint(el, "stream", m.seq) == -1)
 			errno = ENOMEM;
 		else if (adapter_send(ad, &m, el, 0, &waiting) == 0) {
 			a->seq = m.seq;
@@ -489,7 +511,8 @@ client_request(int slot, xmpp_stanza_t *el, size_t n, int streamed)
 			cnt.path_failed++;
 			log_warn("client %s: %s %s: not carried", c->peer,
 			    a->method, target);
-			answer_here(slot, a, 502, "not carried", streamed);
+			answer_here(slot, a, 502, "not carried",
+			    streamed != NULL);
 		}
 	}
 	return NULL;
@@ -508,7 +531,7 @@ client_whole(int slot, size_t n)
 		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
 		return;
 	}
-	client_request(slot, el, n, 0);
+	client_request(slot, el, n, NULL);
 	xmpp_stanza_release(el);
 }
 
@@ -539,11 +562,13 @@ stream_broken(int slot, struct answer *a, unsigned status, const char *why)
 
 	cnt.streams_broken++;
 	log_warnx("client %s flow=%llu: stream broken: %s; %s", c->peer,
-	    (unsigned long long)c->id, why, a != NULL && !a->done ?
+	    (unsigned long long)c->id, why, a != NULL && !a->began ?
 	    "answered and closed" : "connection reset");
 	if (c->up.stream != 0 && (a == NULL || a == c->up.a))
 		upload_end(c);
-	if (a != NULL && !a->done) {
+	if (a != NULL && !a->began) {
+		/* nothing of its answer went out: a whole one replaces it */
+		answer_free(a);
 		answer_here(slot, a, status, why, 1);
 		return;
 	}
@@ -568,11 +593,11 @@ upload_start(int slot)
 		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
 		return;
 	}
-	if ((a = client_request(slot, el, hlen, 1)) != NULL) {
+	if ((a = client_request(slot, el, hlen, &body)) != NULL) {
 		cnt.streams++;
 		c->up = (struct upload){ .stream = a->seq, .a = a,
 		    .body = body };
-		c->up.body.max = body_max();
+		c->up.body.max = a->body_max;
 		c->up.cont = !c->continued && wants_continue(c->in, hlen);
 	} else
 		xgw_http_body_free(&body);
@@ -645,11 +670,6 @@ client_partial(int slot, int rc, const struct xgw_err *fe, size_t h)
 		if (r == 0)
 			e = *fe;
 		refuse(slot, status_of(e.reason), e.reason, e.offset, e.msg);
-		return 0;
-	}
-	if (r == 1 && body.mode == XGW_HTTP_LENGTH && body.left > body_max()) {
-		refuse(slot, 413, "too-large", hlen, "the body is larger than "
-		    "the gateway's bound");
 		return 0;
 	}
 	big = r == 1 && ((body.mode == XGW_HTTP_LENGTH &&
@@ -809,15 +829,21 @@ client_by_flow(uint64_t flow, int *slot)
 	return NULL;
 }
 
-/* The queue place of the request (flow, seq), if its client is still there. */
+/*
+ * The queue place of the request (flow, seq), if its client is still
+ * there.  With early, an answer to a part of the upload is the upload's:
+ * the device answered before it read the whole body.
+ */
 static struct answer *
-answer_of(uint64_t flow, uint64_t seq, int *slot)
+answer_of(uint64_t flow, uint64_t seq, int early, int *slot)
 {
 	struct client *c = client_by_flow(flow, slot);
 
 	for (int i = 0; c != NULL && i < c->qlen; i++)
 		if (q_at(c, i)->seq == seq && !q_at(c, i)->done)
 			return q_at(c, i);
+	if (early && c != NULL && c->up.stream != 0 && !c->up.a->done)
+		return c->up.a;
 	return NULL;
 }
 
@@ -842,7 +868,7 @@ download_start(int slot, struct answer *a, xmpp_stanza_t *el)
 		return -1;
 	}
 	cnt.streams++;
-	a->dl.body.max = body_max();
+	a->dl.body.max = head_bound(el, a->body_max);
 	a->dl.open = 1;
 	if (a->dl.body.mode == XGW_HTTP_CLOSE)
 		a->close = 1;
@@ -990,7 +1016,7 @@ client_answer(xmpp_stanza_t *el, uint64_t flow, uint64_t seq)
 	int slot;
 
 	if (adapter_answered(ad, flow, seq) == NULL ||
-	    (a = answer_of(flow, seq, &slot)) == NULL) {
+	    (a = answer_of(flow, seq, 1, &slot)) == NULL) {
 		cnt.late++;
 		log_debug("response flow=%llu seq=%llu: no request waits for "
 		    "it (timed out, or its client left); dropped",
@@ -1069,7 +1095,7 @@ client_failed(uint64_t flow, uint64_t seq, const char *reason)
 		cnt.timed_out++;
 	else
 		cnt.path_failed++;
-	if ((a = answer_of(flow, seq, &slot)) == NULL) {
+	if ((a = answer_of(flow, seq, 0, &slot)) == NULL) {
 		stream_failed(flow, seq, timeout, reason);
 		return;
 	}

@@ -27,7 +27,13 @@
 #include "xgw-http.h"
 
 #define DEV_QUEUE	16	/* requests waiting for one device */
-#define FINISHED	8	/* streamed answers remembered past their end */
+#define FINISHED	8	/* streams remembered past their end */
+/*
+ * A streamed request's bytes are held from its first while no more than
+ * this was queued, so that it can be sent again on a new connection
+ * (device_lost); past it, what is written is let go.
+ */
+#define HOLD_MAX	(WINDOW * PART_MAX)
 
 /* A request body part (0: the head) acknowledged once written through end. */
 struct ack {
@@ -42,6 +48,7 @@ struct job {
 	int		 close;		/* the exchange ends its connection */
 	int		 retried;
 	int		 dead;		/* its stream broke while it waited */
+	int		 cut;		/* answered before its body was all written */
 	struct xgw_buf	 req;		/* the bytes for the device (not yet written) */
 	uint64_t	 stream;	/* the exchange's stream; 0: none yet */
 	/* a streamed request body, restored as its parts come */
@@ -49,6 +56,7 @@ struct job {
 	int		 up_open;	/* parts are still to come */
 	uint64_t	 up_next;	/* the part due next */
 	uint64_t	 queued, written;	/* bytes of the request */
+	int		 dropped;	/* written bytes let go: no retry */
 	struct xgw_http_body up;
 	struct ack	 acks[WINDOW + 1];
 	int		 nacks;
@@ -60,10 +68,16 @@ struct job {
 	struct xgw_http_body dn;
 };
 
-/* A streamed answer that ended: pulls past its end get an empty last part. */
+/*
+ * A stream that ended: pulls past the end of its answer get an empty last
+ * part, parts of a body cut short an acknowledgement, or the answer owed
+ * to the upload when none could be sent.
+ */
 struct finished {
 	char		 from[46];
 	uint64_t	 flow, stream;
+	unsigned	 status;	/* owed to the next part; 0: none */
+	char		 method[XGW_HTTP_METHOD_MAX + 1];
 };
 
 struct device {
@@ -87,6 +101,8 @@ static int ndevices;
 static int polled[CONF_MAX_DEVICES];
 
 static void device_kick(struct device *);
+static void upload_cut(struct device *, struct job *, uint64_t seq,
+    unsigned status);
 
 /* The response stanza for job j, from the device (uuid) or made here. */
 static int
@@ -107,7 +123,7 @@ job_send(const char *uuid, const struct job *j, xmpp_stanza_t *el)
 	return -1;
 }
 
-/* An answer made here (502, 504) for job j. */
+/* An answer made here (413, 502, 504) for job j; j->close says so in it. */
 static void
 job_error(const char *uuid, const struct job *j, unsigned status,
     const char *text)
@@ -119,7 +135,7 @@ job_error(const char *uuid, const struct job *j, unsigned status,
 
 	cnt.dev_failed++;
 	sess_expect(&s, j->method);
-	if (http_answer(&b, status, j->method, text, 0) == -1 ||
+	if (http_answer(&b, status, j->method, text, j->close) == -1 ||
 	    xgw_http_decode(adapter_ctx(ad), &s, XGW_RESPONSE, b.data, b.len,
 	    &el, &e) == -1)
 		fatalx("the %u answer does not decode", status);
@@ -162,7 +178,11 @@ device_close(struct device *d, const char *why)
 	d->sent = d->inlen = 0;
 }
 
-/* The head job failed: answered with status, the connection dropped. */
+/*
+ * The head job failed: answered with status, the connection dropped.  The
+ * answer to an upload answers a part: the oldest one unacknowledged, else
+ * the next to come.
+ */
 static void
 device_fail(struct device *d, unsigned status, const char *why)
 {
@@ -172,7 +192,13 @@ device_fail(struct device *d, unsigned status, const char *why)
 	    d->conf->uuid, d->conf->host, d->conf->port, j->method,
 	    status == 504 ? "timed out" : "failed", why, status);
 	device_close(d, why);
-	job_error(d->conf->uuid, j, status, why);
+	if (j->up_open && j->nacks == 0)
+		upload_cut(d, j, 0, status);
+	else {
+		if (j->up_open)
+			upload_cut(d, j, j->acks[0].seq, 0);
+		job_error(d->conf->uuid, j, status, why);
+	}
 	job_pop(d);
 }
 
@@ -193,17 +219,21 @@ idempotent(const char *m)
  * The connection ended before any byte of the answer.  A kept-alive
  * connection the device closed while the request was on its way is the
  * usual race of HTTP/1.1; an idempotent request is sent once more on a
- * new connection, anything else fails.
+ * new connection, anything else fails.  A streamed one goes again only
+ * while all of it that was written is still held (HOLD_MAX), and before
+ * its body was cut short.
  */
 static void
 device_lost(struct device *d, const char *why)
 {
 	struct job *j = d->q[d->qhead];
 
-	if (d->reused && d->inlen == 0 && !j->retried && !j->streamed &&
-	    idempotent(j->method)) {
+	if (d->reused && d->inlen == 0 && !j->retried && !j->dropped &&
+	    !j->cut && idempotent(j->method)) {
 		cnt.dev_retries++;
 		j->retried = 1;
+		/* acknowledged as it is written again */
+		j->written = 0;
 		device_close(d, why);
 		device_kick(d);
 		return;
@@ -285,9 +315,14 @@ device_write(struct device *d)
 	j->written += d->sent - was;
 	if (d->sent > was)
 		j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;
-	/* what is written is dropped: the job holds at most the window */
-	if (d->sent == j->req.len)
+	/*
+	 * What is written is let go once the request is past HOLD_MAX: the
+	 * job holds at most the window and what it may send again.
+	 */
+	if (d->sent == j->req.len && j->queued > HOLD_MAX) {
 		j->req.len = d->sent = 0;
+		j->dropped = 1;
+	}
 	acks_written(d, j);
 }
 
@@ -340,8 +375,12 @@ device_answer(struct device *d, size_t n)
 	}
 	cnt.dev_answers++;
 	version = xmpp_stanza_get_attribute(el, "version");
-	/* what the device will do next: close, or wait for the next request */
-	close = j->close || d->sess.switched ||
+	/*
+	 * What the device will do next: close, or wait for the next request;
+	 * one that answered before it read the whole request cannot take
+	 * another on this connection.
+	 */
+	close = j->close || d->sess.switched || d->sent < j->req.len ||
 	    field_has_token(el, "Connection", "close") ||
 	    (version != NULL && strcmp(version, "HTTP/1.0") == 0);
 	if (job_send(d->conf->uuid, j, el) == -1 && errno == EMSGSIZE) {
@@ -387,15 +426,24 @@ device_broken(struct device *d, struct job *j, const char *why)
 	job_pop(d);
 }
 
-/* The head job's streamed answer is over: the connection goes on, or not. */
+/* j's stream is over here: what still comes for it is answered so. */
 static void
-stream_done(struct device *d, struct job *j)
+stream_finish(struct device *d, const struct job *j, unsigned status)
 {
 	struct finished *f = &d->done[d->ndone++ % FINISHED];
 
 	memcpy(f->from, j->from, sizeof(f->from));
 	f->flow = j->flow;
 	f->stream = j->stream;
+	f->status = status;
+	memcpy(f->method, j->method, sizeof(f->method));
+}
+
+/* The head job's streamed answer is over: the connection goes on, or not. */
+static void
+stream_done(struct device *d, struct job *j)
+{
+	stream_finish(d, j, 0);
 	/* pulls already here, past the end: each gets an empty last part */
 	for (int i = 0; i < j->npulls; i++)
 		stream_send(d, j, j->pulls[i], part_new(XGW_HTTP_PART,
@@ -474,7 +522,7 @@ device_stream(struct device *d)
 	version = xmpp_stanza_get_attribute(el, "version");
 	j->close |= field_has_token(el, "Connection", "close") ||
 	    (version != NULL && strcmp(version, "HTTP/1.0") == 0) ||
-	    j->dn.mode == XGW_HTTP_CLOSE;
+	    j->dn.mode == XGW_HTTP_CLOSE || d->sent < j->req.len;
 	if (xgw_set_uint(el, "stream", j->stream) == -1 ||
 	    job_send(d->conf->uuid, j, el) == -1) {
 		xmpp_stanza_release(el);
@@ -491,6 +539,60 @@ device_stream(struct device *d)
 	d->inlen -= hlen;
 }
 
+/*
+ * The upload of j is over before its end: its answer goes back as the
+ * answer to the request seq (or, with status, to the next part to come),
+ * the parts still to come are acknowledged and dropped, and the
+ * connection ends with the exchange, as the device did not read the rest
+ * (RFC 9112 9.3, 9.6).
+ */
+static void
+upload_cut(struct device *d, struct job *j, uint64_t seq, unsigned status)
+{
+	j->seq = seq;
+	j->up_open = 0;
+	j->cut = j->close = 1;
+	j->req.len = 0;
+	if (d->busy && j == d->q[d->qhead])
+		d->sent = 0;
+	for (int i = 0; i < j->nacks; i++)
+		if (j->acks[i].seq != seq)
+			stream_send(d, j, j->acks[i].seq, part_new(XGW_HTTP_ACK,
+			    j->stream, j->acks[i].part, 0, NULL, 0));
+	j->nacks = 0;
+	stream_finish(d, j, status);
+}
+
+/* Whether the input begins with a final answer: not 1xx, or 101. */
+static int
+final_answer(const struct device *d)
+{
+	return d->inlen >= 12 && (d->in[9] != '1' ||
+	    memcmp(d->in + 9, "101", 3) == 0);
+}
+
+/*
+ * The device answers while the request's body is still coming: an
+ * interim answer is skipped as any; a final one cuts the upload short,
+ * answering the oldest part not yet acknowledged, or the next part to
+ * come when none is.  1 when the input may be cut now.
+ */
+static int
+early_answer(struct device *d, struct job *j)
+{
+	if (d->inlen < 12)
+		return 0;
+	if (!final_answer(d))
+		return 1;
+	if (j->nacks == 0)
+		return 0;
+	log_info("device %s flow=%llu stream=%llu: answered before the "
+	    "whole body was read; the rest is dropped", d->conf->uuid,
+	    (unsigned long long)j->flow, (unsigned long long)j->stream);
+	upload_cut(d, j, j->acks[0].seq, 0);
+	return 1;
+}
+
 /* Cuts what the device sent: interim (1xx) answers are skipped. */
 static void
 device_input(struct device *d, int eof)
@@ -502,8 +604,7 @@ device_input(struct device *d, int eof)
 	while (d->busy && d->inlen > 0) {
 		struct job *j = d->q[d->qhead];
 
-		/* an answer before the whole request waits for its end */
-		if (j->up_open)
+		if (j->up_open && !early_answer(d, j))
 			return;
 		if (j->down) {
 			device_serve(d);
@@ -572,7 +673,11 @@ device_read(struct device *d)
 		device_serve(d);
 	} else if (d->inlen == 0)
 		device_lost(d, n == 0 ? "closed by the device" : strerror(errno));
-	else {
+	else if (d->q[d->qhead]->up_open && final_answer(d)) {
+		/* an answer before the end of the body: it waits for a part */
+		device_shut(d);
+		device_input(d, 1);
+	} else {
 		device_input(d, 1);
 		if (d->busy)
 			device_fail(d, 502, "closed inside the response");
@@ -613,7 +718,7 @@ upload_open(struct job *j, xmpp_stanza_t *el)
 	    j->req.data, j->req.len, &hlen, NULL, &j->up, &e) != 1)
 		return -1;
 	cnt.dev_streams++;
-	j->up.max = body_max();
+	j->up.max = head_bound(el, body_max());
 	j->streamed = j->up_open = 1;
 	j->up_next = 1;
 	j->queued = j->req.len;
@@ -636,26 +741,69 @@ job_of(struct device *d, const struct xgw_meta *m, uint64_t stream)
 	return NULL;
 }
 
-/* A pull past the end of an answer streamed here: an empty last part. */
+/* The answer an upload that failed owes, to its next part (request m). */
+static void
+past_end_answer(struct device *d, struct finished *f, const struct xgw_meta *m)
+{
+	struct job t = { .flow = m->flow, .seq = m->seq, .close = 1 };
+
+	memcpy(t.from, m->src, sizeof(t.from));
+	memcpy(t.method, f->method, sizeof(t.method));
+	job_error(d->conf->uuid, &t, f->status, "the device's connection "
+	    "failed");
+	f->status = 0;
+}
+
+/*
+ * A pull past the end of an answer streamed here: an empty last part; a
+ * part of a body cut short: its acknowledgement, or the answer it owes.
+ */
 static int
-pull_past_end(struct device *d, const struct xgw_meta *m, uint64_t stream,
-    uint64_t part)
+past_end(struct device *d, const struct xgw_meta *m,
+    const struct xgw_http_part *pt)
 {
 	for (int i = 0; i < FINISHED; i++) {
 		struct finished *f = &d->done[i];
 		struct xgw_meta r = { .flow = m->flow, .seq = m->seq,
 		    .dir = XGW_RESPONSE };
 
-		if (f->stream != stream || f->flow != m->flow ||
+		if (f->stream != pt->stream || f->flow != m->flow ||
 		    strcmp(f->from, m->src) != 0)
 			continue;
+		if (f->status != 0 && pt->kind == XGW_HTTP_PART) {
+			past_end_answer(d, f, m);
+			return 1;
+		}
 		memcpy(r.src, d->conf->uuid, sizeof(r.src));
 		memcpy(r.dst, m->src, sizeof(r.dst));
-		part_send(&r, part_new(XGW_HTTP_PART, stream, part, 1, NULL, 0),
-		    NULL);
+		part_send(&r, part_new(pt->kind == XGW_HTTP_PULL ?
+		    XGW_HTTP_PART : XGW_HTTP_ACK, pt->stream, pt->part,
+		    pt->kind == XGW_HTTP_PULL, NULL, 0), NULL);
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * A part takes the body past its bound (the block's body-max, or the one
+ * a policy wrote on the head): it is not written, 413 answers it, and the
+ * device's connection ends, so that the device never takes a cut body
+ * for a whole one.
+ */
+static void
+upload_over(struct device *d, struct job *j, uint64_t seq, const char *why)
+{
+	log_warnx("device %s flow=%llu stream=%llu: %s; answered 413, "
+	    "connection closed", d->conf->uuid, (unsigned long long)j->flow,
+	    (unsigned long long)j->stream, why);
+	upload_cut(d, j, seq, 0);
+	job_error(d->conf->uuid, j, 413, "the body is larger than the "
+	    "gateway's bound");
+	if (d->busy && j == d->q[d->qhead]) {
+		device_close(d, why);
+		job_pop(d);
+	} else
+		j->dead = 1;
 }
 
 /* Part K of a streamed request body: the one due, and good, or the stream ends. */
@@ -668,6 +816,17 @@ upload_part(struct device *d, struct job *j, const struct xgw_meta *m,
 	size_t used;
 	int rc;
 
+	if (j->cut) {
+		/* sent before the client side learnt of the answer */
+		stream_send(d, j, m->seq, part_new(XGW_HTTP_ACK, j->stream,
+		    pt->part, 0, NULL, 0));
+		return;
+	}
+	if (j->up_open && d->busy && j == d->q[d->qhead] && final_answer(d)) {
+		upload_cut(d, j, m->seq, 0);
+		device_input(d, d->fd == -1);
+		return;
+	}
 	if (!j->up_open || pt->part != j->up_next || j->nacks > WINDOW) {
 		snprintf(why, sizeof(why), "part %llu where %llu was due%s",
 		    (unsigned long long)pt->part,
@@ -677,6 +836,10 @@ upload_part(struct device *d, struct job *j, const struct xgw_meta *m,
 		return;
 	}
 	rc = xgw_http_body_walk(&j->up, data->data, data->len, &used, &e);
+	if (rc == -1 && strcmp(e.reason, "too-large") == 0) {
+		upload_over(d, j, m->seq, e.msg);
+		return;
+	}
 	if (rc == -1 || used != data->len || rc != pt->last) {
 		snprintf(why, sizeof(why), "part %llu: %s",
 		    (unsigned long long)pt->part, rc == -1 ? e.msg :
@@ -733,8 +896,8 @@ device_part(const struct xgw_meta *m, const struct xgw_http_part *pt,
 	struct device *d = di == -1 ? NULL : &devices[di];
 	struct job *j = d != NULL ? job_of(d, m, pt->stream) : NULL;
 
-	if (j == NULL && d != NULL && pt->kind == XGW_HTTP_PULL &&
-	    pull_past_end(d, m, pt->stream, pt->part))
+	if (j == NULL && d != NULL && pt->kind != XGW_HTTP_ACK &&
+	    past_end(d, m, pt))
 		return;
 	if (j == NULL || pt->kind == XGW_HTTP_ACK) {
 		cnt.dev_streams_broken++;
@@ -854,10 +1017,11 @@ device_run(const struct pollfd *pfd, int n)
 		if (d->connecting)
 			device_connected(d);
 		else {
-			if (re & POLLOUT)
-				device_write(d);
-			if (d->fd != -1 && (re & (POLLIN | POLLHUP | POLLERR)))
+			/* an answer before the write that would fail for it */
+			if (re & (POLLIN | POLLHUP | POLLERR))
 				device_read(d);
+			if (d->fd != -1 && d->busy && (re & POLLOUT))
+				device_write(d);
 		}
 		device_kick(d);
 	}

@@ -148,6 +148,22 @@ body_max(void)
 	return adapter_conf(ad)->body_max;
 }
 
+/*
+ * The bound on a streamed body: max, or less when a policy that admitted
+ * the head wrote a smaller one on it (body-max, policies/README.md).
+ */
+uint64_t
+head_bound(xmpp_stanza_t *el, uint64_t max)
+{
+	struct xgw_err e;
+	uint64_t v;
+
+	/* one that does not read is ignored: a peer could as well leave it out */
+	if (xgw_get_uint_opt(el, "body-max", UINT64_MAX, max, &v, &e) == -1)
+		return max;
+	return v < max ? v : max;
+}
+
 const char *
 el_method(xmpp_stanza_t *el)
 {

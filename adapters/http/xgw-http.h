@@ -66,6 +66,7 @@ int		 field_has_token(xmpp_stanza_t *, const char *name,
 void		 sess_expect(struct xgw_http_sess *, const char *method);
 const char	*el_method(xmpp_stanza_t *);
 uint64_t	 body_max(void);
+uint64_t	 head_bound(xmpp_stanza_t *, uint64_t max);
 xmpp_stanza_t	*part_new(enum xgw_http_pkind, uint64_t stream, uint64_t part,
 		    int last, const uint8_t *, size_t);
 int		 part_send(const struct xgw_meta *, xmpp_stanza_t *, void *cookie);

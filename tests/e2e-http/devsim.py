@@ -9,22 +9,46 @@ Paths: /dev/hello (GET, HEAD), /dev/echo (the body back), /dev/chunked (a
 chunked answer with extensions and a trailer), /dev/big?n=N (N bytes),
 /dev/slow (3 s late), /dev/close (read until close), /dev/bye (answered,
 and the next request on that connection is read and dropped with the
-connection, as when a server's keep-alive timer fires), anything else 404.
-For streaming: /dev/sink (any body; the answer is "SHA256 LENGTH" of the
-body as decoded), /dev/gen?n=N&mode=cl|chunked|close (N bytes of
-gen_body(N), with Content-Length, in chunks of varying sizes with
-extensions and a trailer, or until close).  Exchanges above 1 MiB are
-logged as {"req_sha256", "req_len", "rsp_sha256", "rsp_len"}.
+connection, as when a server's keep-alive timer fires), /dev/stale
+(answered, and the connection is closed, unread, as soon as the next
+request on it begins to arrive: the race of a keep-alive timer), anything
+else 404.
+For streaming: any path ending in /sink (any body; the answer is "SHA256
+LENGTH" of the body as decoded), /dev/gen?n=N&mode=cl|chunked|close[&mark=1]
+(N bytes of gen_body(N), with Content-Length, in chunks of varying sizes
+with extensions and a trailer, or until close; mark adds X-Bounded: 1),
+/dev/early?n=N (413 with Connection: close after N bytes of the body,
+the rest read and dropped, as servers close).  Exchanges above 1 MiB are
+logged as {"req_sha256", "req_len", "rsp_sha256", "rsp_len"}; a request
+whose connection ends inside its body as {"partial": body bytes read},
+an early answer as {"early": body bytes read before it}.
 It sends 100 Continue when asked, as http.server does.
 """
 import hashlib
 import json
+import select
+import socket
 import socketserver
 import sys
 import threading
 import time
 
 LOG_LOCK = threading.Lock()
+
+
+class Partial(Exception):
+    """The connection ended inside a request's body."""
+
+    def __init__(self, body):
+        super().__init__("%d body bytes" % len(body))
+        self.body = body
+
+
+def read_exact(f, n, body):
+    data = f.read(n)
+    if len(data) < n:
+        raise Partial(body + data)
+    return data
 
 
 def read_request(f, sock):
@@ -47,10 +71,17 @@ def read_request(f, sock):
     if headers.get(b"expect", b"").lower() == b"100-continue":
         sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     body = bytearray()
+    if target.startswith("/dev/early?"):
+        # only the first N bytes: the answer comes before the rest
+        n = min(int(target.split("=")[1]), int(headers[b"content-length"]))
+        body += read_exact(f, n, body)
+        return method, target, headers, bytes(body), bytes(raw + body)
     if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
         while True:
             cl = f.readline(65536)
             raw += cl
+            if not cl.endswith(b"\n"):
+                raise Partial(body)
             size = int(cl.split(b";")[0].strip(), 16)
             if size == 0:
                 while True:
@@ -59,12 +90,12 @@ def read_request(f, sock):
                     if t in (b"\r\n", b"\n", b""):
                         break
                 break
-            data = f.read(size)
+            data = read_exact(f, size, body)
             raw += data
             body += data
             raw += f.readline(65536)
     elif b"content-length" in headers:
-        data = f.read(int(headers[b"content-length"]))
+        data = read_exact(f, int(headers[b"content-length"]), body)
         raw += data
         body += data
     return method, target, headers, bytes(body), bytes(raw)
@@ -93,12 +124,13 @@ def gen(query):
     args = dict(a.split("=", 1) for a in query.split("&"))
     body = gen_body(int(args["n"]))
     mode = args.get("mode", "cl")
+    mark = b"X-Bounded: 1\r\n" if "mark" in args else b""
     if mode == "chunked":
-        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + mark +
                 b"Trailer: X-Sum\r\n\r\n" + gen_chunked(body)), False
     if mode == "close":
         return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body, True
-    return fixed(b"200 OK", body), False
+    return fixed(b"200 OK", body, mark), False
 
 
 def fixed(status, body, extra=b"", head=False):
@@ -113,7 +145,7 @@ def answer(method, target, body):
     if "://" in target:  # absolute-form: the path after the authority
         target = "/" + target.split("://", 1)[1].partition("/")[2]
     path, _, query = target.partition("?")
-    if path == "/dev/bye":
+    if path in ("/dev/bye", "/dev/stale"):
         return fixed(b"200 OK", b"bye\n"), False
     if path == "/dev/hello" and method in ("GET", "HEAD"):
         return fixed(b"200 OK", b"hello, world\n",
@@ -127,7 +159,7 @@ def answer(method, target, body):
     if path == "/dev/big":
         n = int(query.split("=")[1])
         return fixed(b"200 OK", bytes(i % 251 for i in range(n))), False
-    if path == "/dev/sink":
+    if path.endswith("/sink"):
         return fixed(b"200 OK", b"%s %d\n" % (
             hashlib.sha256(body).hexdigest().encode(), len(body))), False
     if path == "/dev/gen":
@@ -138,6 +170,11 @@ def answer(method, target, body):
     if path == "/dev/close":
         return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end\n", True
     return fixed(b"404 Not Found", b"no such page\n", b"", head), False
+
+
+def log(entry):
+    with LOG_LOCK, open(Server.log, "a") as f:
+        f.write(json.dumps(entry) + "\n")
 
 
 def log_entry(raw, rsp):
@@ -153,6 +190,9 @@ class Handler(socketserver.StreamRequestHandler):
         while True:
             try:
                 r = read_request(self.rfile, self.connection)
+            except Partial as p:
+                log({"partial": len(p.body)})
+                return
             except (ValueError, ConnectionError):
                 return
             if r is None:
@@ -160,18 +200,39 @@ class Handler(socketserver.StreamRequestHandler):
             method, target, headers, body, raw = r
             if drop_next:
                 return
+            if target.startswith("/dev/early?"):
+                self.early(len(body))
+                return
             drop_next = target == "/dev/bye"
             rsp, close = answer(method, target, body)
             # logged before it is sent: a client that has the answer finds
             # the whole line in the log
-            with LOG_LOCK, open(self.server.log, "a") as log:
-                log.write(json.dumps(log_entry(raw, rsp)) + "\n")
+            log(log_entry(raw, rsp))
             try:
                 self.connection.sendall(rsp)
             except OSError:
                 close = True
             if close or headers.get(b"connection", b"").lower() == b"close":
                 return
+            if target == "/dev/stale":
+                # closed unread at the next request's first byte: a reset
+                select.select([self.connection], [], [], 30)
+                return
+
+    def early(self, n):
+        """413 before the body is read; the rest is read and dropped until
+        the client closes (or 5 s), so that the close does not reset it."""
+        log({"early": n})
+        c = self.connection
+        c.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n"
+                  b"Connection: close\r\n\r\n")
+        c.shutdown(socket.SHUT_WR)
+        c.settimeout(5)
+        try:
+            while c.recv(1 << 16):
+                pass
+        except OSError:
+            pass
 
 
 class Server(socketserver.ThreadingTCPServer):
@@ -181,8 +242,8 @@ class Server(socketserver.ThreadingTCPServer):
 
 def main():
     srv = Server(("127.0.0.1", int(sys.argv[1])), Handler)
-    srv.log = sys.argv[2]
-    open(srv.log, "w").close()
+    Server.log = sys.argv[2]
+    open(Server.log, "w").close()
     srv.serve_forever()
 
 

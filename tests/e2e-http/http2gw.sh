@@ -48,9 +48,15 @@ d2=urn:uuid:22222222-2222-4222-8222-222222222222
 d3=urn:uuid:33333333-3333-4333-8333-333333333333
 d4=urn:uuid:44444444-4444-4444-8444-444444444444
 
+# "bound=1m" and X-Bounded: streamed bodies of unknown size held to 1 MiB
+# by the rules (stream.py)
 cat >"$t/rules" <<EOF
 reject request http method DELETE
+pass request http path "/dev/sink" query "bound=1m" body-size 0:1048576
+reject request http query "bound=1m"
 pass request http
+pass response http header "X-Bounded" body-size 0:1048576
+block response http header "X-Bounded"
 pass response http
 EOF
 
@@ -65,6 +71,7 @@ gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules
 	route \"/dev\" host { \"beta.example\" \"[::1]\" } to $d4
 	route \"/\" host \"gamma.example\" to $d3
 	route \"/only\" host \"alpha.example\" to $d3
+	route \"/small\" to $d1 body-max 1M
 }"
 gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter http {
 	device $d1 host 127.0.0.1 port $dev_port timeout 1s

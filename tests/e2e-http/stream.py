@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 PORT, DEVLOG, WORK = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -232,16 +233,175 @@ def step_bad_chunk():
           rest == b"", "a bad chunk size inside a streamed upload: 400 and "
           "closed (%r)" % rsp[:60])
     time.sleep(1.5)
-    check(len(device_log()) == n, "the device answered nothing for it")
+    check(all("partial" in e for e in device_log()[n:]),
+          "the device answered nothing for it (its connection ended inside "
+          "the body)")
+
+
+def wait_entry(n, key, secs=5):
+    """The device's log entry past the first n that has key, or {}."""
+    end = time.time() + secs
+    while True:
+        for e in device_log()[n:]:
+            if key in e:
+                return e
+        if time.time() > end:
+            return {}
+        time.sleep(0.05)
+
+
+def recv_all(s, secs):
+    """What the peer sends until it closes or resets, within secs; and how it ended."""
+    s.settimeout(secs)
+    got = bytearray()
+    try:
+        while True:
+            d = s.recv(1 << 16)
+            if not d:
+                return bytes(got), "closed"
+            got += d
+    except ConnectionResetError:
+        return bytes(got), "reset"
+    except socket.timeout:
+        return bytes(got), "timeout"
+
+
+def post_chunked(target, body, close=False, secs=20):
+    """A chunked POST on a raw socket: what came back until the connection
+    ended, how it ended, and how long it took."""
+    start = time.time()
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.settimeout(secs)
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: d\r\n%s"
+                  b"Transfer-Encoding: chunked\r\n\r\n"
+                  % (target, b"Connection: close\r\n" if close else b""))
+        sender = threading.Thread(target=send_quietly, args=(s, gen_chunked(body)))
+        sender.start()
+        rsp, how = recv_all(s, secs)
+        sender.join()
+    return rsp, how, time.time() - start
+
+
+def send_quietly(s, data):
+    """Sends until done or refused: the answer may end the connection first."""
+    try:
+        s.sendall(data)
+    except OSError:
+        pass
+
+
+def step_route_bound(path2m, body2m):
+    """A route's own body-max (1M on /small) binds its requests only."""
+    n = len(device_log())
+    code, _ = curl("-T", path2m, BASE + "/small/sink")
+    check(code == "413", "2 MiB with Content-Length on a route bound to 1M: "
+          "413 (%s)" % code)
+    time.sleep(0.5)
+    check(len(device_log()) == n, "... and nothing reached the device")
+    rsp, how, secs = post_chunked(b"/small/sink", body2m)
+    check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed",
+          "2 MiB chunked on that route: 413 and closed (%r, %s)"
+          % (rsp[:40], how))
+    e = wait_entry(n, "partial")
+    check(0 < e.get("partial", -1) <= 1 << 20, "... the device read no more "
+          "than the route's bound of its body (%s)" % e)
+    code, got = curl("-T", path2m, BASE + "/dev/sink")
+    check(code == "200" and got == sink_says(body2m),
+          "the same 2 MiB on a route with the block's bound: carried (%s)"
+          % code)
+
+
+def step_policy_bound_up(path2m):
+    """pass ... body-size 0:1048576 admits a chunked upload up to 1 MiB."""
+    n = len(device_log())
+    rsp, how, secs = post_chunked(b"/dev/sink?bound=1m", upload_body())
+    check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed" and secs < 5,
+          "a chunked upload passing the rule's bound: 413 and closed at once "
+          "(%r, %s, %.1f s)" % (rsp[:40], how, secs))
+    e = wait_entry(n, "partial")
+    check(0 < e.get("partial", -1) <= 1 << 20, "... the device read no more "
+          "than the bound, and its connection was closed (%s)" % e)
+    rsp, how, secs = post_chunked(b"/dev/sink?bound=1m", upload_body()[:900000],
+                                  close=True)
+    check(rsp.startswith(b"HTTP/1.1 200 ") and
+          rsp.endswith(sink_says(upload_body()[:900000])),
+          "a chunked upload within it: carried whole (%r)" % rsp[:40])
+    code, _ = curl("-T", path2m, BASE + "/dev/sink?bound=1m")
+    check(code == "403", "2 MiB with Content-Length there: its size is "
+          "known, no rule admits it, 403 (%s)" % code)
+
+
+def step_policy_bound_down():
+    """pass response ... body-size 0:1048576 bounds a chunked answer."""
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.sendall(b"GET /dev/gen?n=%d&mode=chunked&mark=1 HTTP/1.1\r\n"
+                  b"Host: d\r\n\r\n" % SIZE)
+        start = time.time()
+        rsp, how = recv_all(s, 15)
+        secs = time.time() - start
+    body = rsp.partition(b"\r\n\r\n")[2]
+    check(rsp.startswith(b"HTTP/1.1 200 ") and b"X-Bounded: 1" in rsp and
+          how in ("reset", "closed") and secs < 5 and
+          chunked_end(body) is None and len(body) < (1 << 20) + 65536,
+          "a chunked answer passing the rule's bound: cut short, never "
+          "whole (%r, %s after %.1f s, %d body bytes)"
+          % (rsp[:20], how, secs, len(body)))
+    # the device side ends the stream left behind by its timer (1 s)
+    time.sleep(1.5)
+    code, got = curl(BASE + "/dev/gen?n=%d&mode=chunked&mark=1" % 900000)
+    check(code == "200" and sha(got) == sha(gen_body(900000)),
+          "a chunked answer within it: whole (%s, %d)" % (code, len(got)))
+
+
+def step_early():
+    """The device answers 413 after 200000 bytes of 5 MiB: at once."""
+    n = len(device_log())
+    start = time.time()
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.sendall(b"PUT /dev/early?n=200000 HTTP/1.1\r\nHost: d\r\n"
+                  b"Content-Length: %d\r\n\r\n" % SIZE)
+        sender = threading.Thread(target=send_quietly,
+                                  args=(s, upload_body()))
+        sender.start()
+        rsp, how = recv_all(s, 15)
+        secs = time.time() - start
+        sender.join()
+    check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed" and secs < 2.5,
+          "an answer before the device read the body: at once, then "
+          "closed (%r, %s after %.1f s)" % (rsp[:40], how, secs))
+    e = wait_entry(n, "early")
+    check(e.get("early") == 200000, "... the device had read 200000 "
+          "bytes of it (%s)" % e)
+
+
+def step_stale(path, body):
+    """A streamed PUT on a kept-alive connection the device drops unread."""
+    code, _ = curl(BASE + "/dev/stale")
+    check(code == "200", "/dev/stale answered (%s)" % code)
+    code, got = curl("-T", path, BASE + "/dev/sink")
+    check(code == "200" and got == sink_says(body),
+          "then a streamed PUT on that connection, reset unread: sent "
+          "again on a new one (%s %r)" % (code, got[:80]))
+    # not idempotent: not sent again, and the 502 answers a part at once
+    code, _ = curl(BASE + "/dev/stale")
+    start = time.time()
+    code, got = curl("-X", "POST", "-T", path, BASE + "/dev/sink")
+    secs = time.time() - start
+    check(code == "502" and secs < 2, "a streamed POST there: 502 at once, "
+          "not sent again (%s after %.1f s)" % (code, secs))
 
 
 def main():
     steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
-                           "downchunked,downclose,keepalive,echo,denied,badchunk").split(",")
+                           "downchunked,downclose,keepalive,echo,denied,badchunk,"
+                           "routebound,boundup,bounddown,early,stale").split(",")
     body = upload_body()
     path = os.path.join(WORK, "upload.bin")
     with open(path, "wb") as f:
         f.write(body)
+    path2m = os.path.join(WORK, "upload2m.bin")
+    with open(path2m, "wb") as f:
+        f.write(body[:2 << 20])
     for st in steps:
         start = time.time()
         {"up": lambda: step_upload_length(body, path),
@@ -253,9 +413,15 @@ def main():
          "keepalive": step_keepalive,
          "echo": lambda: step_echo(body, path),
          "denied": lambda: step_denied(path),
-         "badchunk": step_bad_chunk}[st]()
+         "badchunk": step_bad_chunk,
+         "routebound": lambda: step_route_bound(path2m, body[:2 << 20]),
+         "boundup": lambda: step_policy_bound_up(path2m),
+         "bounddown": step_policy_bound_down,
+         "early": step_early,
+         "stale": lambda: step_stale(path, body)}[st]()
         print("   %s: %.2f s" % (st, time.time() - start), flush=True)
     os.unlink(path)
+    os.unlink(path2m)
     print("%d failed" % len(failures))
     sys.exit(1 if failures else 0)
 

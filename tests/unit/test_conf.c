@@ -71,7 +71,7 @@ static const char full[] =
 	"\troute \"/status\" to " U("a4") "\n"
 	"\troute /status host { Plant.Example.NET \"[0:0::1]\"\n"
 	"\t    192.0.2.7 } to " U("a5") "\n"
-	"\troute / host ::2 to " U("a6") "\n"
+	"\troute / host ::2 to " U("a6") " body-max 4G\n"
 	"}\n";
 
 static struct xgw_conf *
@@ -238,6 +238,9 @@ full_file(void **state)
 	assert_string_equal(a->routes[3].match, "/status");
 	assert_string_equal(a->routes[3].to, U("a5"));
 	assert_string_equal(a->routes[4].host, "[::2]");
+	/* a route's own body-max; 0: the block's */
+	assert_true(a->routes[4].body_max == 4ull << 30);
+	assert_true(a->routes[0].body_max == 0);
 	assert_int_equal(c->adapters[3].timeout_ms, 90000);
 	assert_true(c->adapters[3].body_max == 64ull << 20);
 	/* the default where none is given */
@@ -588,6 +591,18 @@ errors_adapter(void **state)
 	    "3:11: body-max: expected a size 1M..1024G, found '1K'");
 	assert_error("adapter http {\n\tlisten ::1\n\tbody-max 2048G\n",
 	    "3:11: body-max: expected a size 1M..1024G, found '2048G'");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a to " U("a1")
+	    " body-max 1K\n",
+	    "3:69: route body-max: expected a size 1M..1024G, found '1K'");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a to " U("a1")
+	    " body-max\n",
+	    "3:68: route body-max: expected a size 1M..1024G, found end of line");
+	assert_error("adapter coap {\n\tlisten ::1\n\troute /a to " U("a1")
+	    " body-max 1G\n",
+	    "3:60: route body-max is an HTTP setting, this adapter is coap");
+	assert_error("adapter http {\n\tlisten ::1\n\troute /a to " U("a1")
+	    " bodymax 1G\n",
+	    "3:60: expected end of line, found 'bodymax'");
 	assert_error("adapter http {\n\tlisten ::1\n\troute /a host -h.example to "
 	    U("a1") "\n",
 	    "3:16: host \"-h.example\" is not a DNS name or an IP address");

@@ -198,6 +198,47 @@ walker_refuses(void **state)
 	assert_string_equal(e.reason, "too-large");
 }
 
+/*
+ * A chunked head admitted with a bound (body-max, written by the policy)
+ * restores to the same bytes, and the bound counts body bytes, chunk
+ * lines aside: a body of exactly the bound passes, one byte more is
+ * refused at the chunk line that announces it, before its data.
+ */
+static void
+bounded_head(void **state)
+{
+	static const char body10[] = "4;x=1\r\nabcd\r\n6\r\nefghij\r\n0\r\n\r\n";
+	static const char body11[] = "4;x=1\r\nabcd\r\n7\r\nefghijk\r\n0\r\n\r\n";
+	struct xgw_http_body b;
+	struct xgw_buf out = { 0 };
+	xmpp_stanza_t *el;
+	struct xgw_err e;
+	size_t hlen, taken;
+
+	(void)state;
+	assert_int_equal(xgw_http_head(ctx, NULL, XGW_REQUEST,
+	    (const uint8_t *)chunked_head, strlen(chunked_head), &hlen, &el,
+	    &b, &e), 1);
+	assert_null(xmpp_stanza_get_attribute(el, "body-size"));
+	xgw_set_str(el, "body-max", "10");
+	assert_int_equal(xgw_http_encode(el, &out, &e), 0);
+	assert_int_equal(out.len, strlen(chunked_head));
+	assert_memory_equal(out.data, chunked_head, out.len);
+	xgw_buf_free(&out);
+	xmpp_stanza_release(el);
+	b.max = 10;
+	assert_int_equal(walk_in(&b, body10, strlen(body10), 3, &taken, &e), 1);
+	assert_int_equal(taken, strlen(body10));
+	xgw_http_body_free(&b);
+	head_of(chunked_head, XGW_REQUEST, NULL, &b, &hlen);
+	b.max = 10;
+	assert_int_equal(walk_in(&b, body11, strlen(body11), strlen(body11),
+	    &taken, &e), -1);
+	assert_string_equal(e.reason, "too-large");
+	assert_int_equal(e.offset, strlen("4;x=1\r\nabcd\r\n"));
+	xgw_http_body_free(&b);
+}
+
 static void
 parts(void **state)
 {
@@ -255,6 +296,7 @@ main(void)
 		cmocka_unit_test(head_element),
 		cmocka_unit_test(walker_cuts),
 		cmocka_unit_test(walker_refuses),
+		cmocka_unit_test(bounded_head),
 		cmocka_unit_test(parts),
 	};
 	int rc;

@@ -1223,6 +1223,78 @@ http_streams(void **state)
 	xgw_policy_free(pol);
 }
 
+/* The bound a verdict on a streamed head wrote on it: "-" for none. */
+static const char *
+head_bound_of(struct xgw_policy *pol, const char *attrs, enum xgw_dir dir,
+    enum xgw_action want, char *out, size_t size)
+{
+	xmpp_stanza_t *e = el("http", XGW_NS_HTTP, attrs);
+	struct xgw_meta m = { .dir = dir, .flow = 3 };
+	struct xgw_verdict v;
+	const char *b;
+
+	snprintf(m.src, sizeof(m.src), "%s", dir == XGW_REQUEST ? SRC : DST);
+	snprintf(m.dst, sizeof(m.dst), "%s", dir == XGW_REQUEST ? DST : SRC);
+	assert_int_equal(xgw_policy_eval(pol, &m, e, 1000, &v), want);
+	b = xmpp_stanza_get_attribute(e, "body-max");
+	snprintf(out, size, "%s", b != NULL ? b : "-");
+	xmpp_stanza_release(e);
+	return out;
+}
+
+/*
+ * A streamed head of unknown body size (chunked, read until close) is
+ * judged with the 0 bytes it has: a body-size range from 0 holds, and
+ * the largest end of those bounds its running total, written on the head
+ * (body-max) for the adapter that restores it; a bound already there
+ * from the other gateway is kept when smaller.
+ */
+static void
+http_stream_bounds(void **state)
+{
+	struct xgw_policy *pol = parse(
+	    "pass request http method POST body-size { 0:1000, 0:4000 }\n"
+	    "pass request http method PUT body-size 10:1000\n"
+	    "pass request http method PATCH body-size 0\n"
+	    "pass request http method GET\n"
+	    "pass response http body-size 0:1073741824\n");
+	char b[32];
+
+	(void)state;
+	assert_string_equal(head_bound_of(pol, "kind=request method=POST "
+	    "target=/up version=HTTP/1.1 body=streamed stream=5", XGW_REQUEST,
+	    XGW_PASS, b, sizeof(b)), "4000");
+	assert_string_equal(head_bound_of(pol, "kind=request method=POST "
+	    "target=/up version=HTTP/1.1 body=streamed stream=6 body-max=700",
+	    XGW_REQUEST, XGW_PASS, b, sizeof(b)), "700");
+	assert_string_equal(head_bound_of(pol, "kind=request method=POST "
+	    "target=/up version=HTTP/1.1 body=streamed stream=7 "
+	    "body-max=9000", XGW_REQUEST, XGW_PASS, b, sizeof(b)), "4000");
+	/* a known size is judged as it is, and needs no bound */
+	assert_string_equal(head_bound_of(pol, "kind=request method=POST "
+	    "target=/up version=HTTP/1.1 body=streamed stream=8 "
+	    "body-size=5000", XGW_REQUEST, XGW_BLOCK, b, sizeof(b)), "-");
+	assert_string_equal(head_bound_of(pol, "kind=request method=POST "
+	    "target=/up version=HTTP/1.1 body=streamed stream=9 "
+	    "body-size=3000", XGW_REQUEST, XGW_PASS, b, sizeof(b)), "-");
+	/* ranges that leave out 0 bytes, or admit only 0, do not hold */
+	head_bound_of(pol, "kind=request method=PUT target=/up "
+	    "version=HTTP/1.1 body=streamed stream=10", XGW_REQUEST,
+	    XGW_BLOCK, b, sizeof(b));
+	head_bound_of(pol, "kind=request method=PATCH target=/up "
+	    "version=HTTP/1.1 body=streamed stream=11", XGW_REQUEST,
+	    XGW_BLOCK, b, sizeof(b));
+	/* a rule without body-size binds nothing */
+	assert_string_equal(head_bound_of(pol, "kind=request method=GET "
+	    "target=/up version=HTTP/1.1 body=streamed stream=12",
+	    XGW_REQUEST, XGW_PASS, b, sizeof(b)), "-");
+	/* answers too, up to the bodies a stream carries (1 GiB here) */
+	assert_string_equal(head_bound_of(pol, "kind=response status=200 "
+	    "version=HTTP/1.1 body=streamed stream=5", XGW_RESPONSE,
+	    XGW_PASS, b, sizeof(b)), "1073741824");
+	xgw_policy_free(pol);
+}
+
 int
 main(void)
 {
@@ -1251,6 +1323,7 @@ main(void)
 		cmocka_unit_test(readings_example),
 		cmocka_unit_test(readings_index_agrees),
 		cmocka_unit_test(http_streams),
+		cmocka_unit_test(http_stream_bounds),
 	};
 	int rc;
 
