@@ -817,8 +817,8 @@ adapter_listen(const struct conf_adapter *c, int type)
 	return fd;
 }
 
-void
-adapter_refuse(struct adapter *a, int fd, const char *why, uint64_t *refused)
+static void
+refuse(struct adapter *a, int fd, const char *why, uint64_t *refused)
 {
 	(*refused)++;
 	log_warnx("listen %s port %u: client refused: %s", a->conf->listen,
@@ -826,8 +826,9 @@ adapter_refuse(struct adapter *a, int fd, const char *why, uint64_t *refused)
 	close(fd);
 }
 
-int
-adapter_accept(struct adapter *a, int lfd, int room, uint64_t *refused,
+/* The next client waiting on lfd, -1 when none; refused without room. */
+static int
+accept_one(struct adapter *a, int lfd, int room, uint64_t *refused,
     char *peer, size_t len)
 {
 	struct sockaddr_storage ss;
@@ -842,13 +843,37 @@ adapter_accept(struct adapter *a, int lfd, int room, uint64_t *refused,
 			adapter_peer_name(&ss, peer, len);
 			return fd;
 		}
-		adapter_refuse(a, fd, "too many clients", refused);
+		refuse(a, fd, "too many clients", refused);
 		sl = sizeof(ss);
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		log_warn("listen %s port %u: accept", a->conf->listen,
 		    a->conf->listen_port);
 	return -1;
+}
+
+void
+adapter_accept_clients(struct adapter *a, int lfd,
+    const struct adapter_clients *t)
+{
+	char peer[ADAPTER_PEER_MAX];
+	uint64_t flow;
+	int at, fd;
+
+	for (;;) {
+		for (at = 0; at < t->max && t->used(at); at++)
+			;
+		if ((fd = accept_one(a, lfd, at < t->max, t->refused, peer,
+		    sizeof(peer))) == -1)
+			return;
+		if ((flow = t->take(at, fd, peer)) == 0) {
+			refuse(a, fd, "out of memory", t->refused);
+			continue;
+		}
+		(*t->accepted)++;
+		log_debug("client %s flow=%llu connected", peer,
+		    (unsigned long long)flow);
+	}
 }
 
 ssize_t

@@ -141,17 +141,24 @@ uint64_t	 adapter_now_ms(void);	/* CLOCK_MONOTONIC: the clock of every timeout *
  * Called from configure, while still privileged.
  */
 int		 adapter_listen(const struct conf_adapter *, int type);
+/* "address:port" of a client, for messages */
+#define ADAPTER_PEER_MAX	64
+/* An adapter's table of clients, as adapter_accept_clients fills it. */
+struct adapter_clients {
+	int		  max;			/* places in the table */
+	int		(*used)(int slot);
+	/* makes fd a client in that place: its flow, 0 when out of memory */
+	uint64_t	(*take)(int slot, int fd, const char *peer);
+	uint64_t	 *accepted, *refused;	/* counters */
+};
 /*
- * The next client on the listening socket lfd, -1 when none waits.  One
- * that finds no room (room 0) is refused.  The client's socket is
- * non-blocking, with TCP_NODELAY (answers go out whole: Nagle would only
- * delay their tails); peer gets its "address:port".
+ * Takes every client waiting on the listening socket lfd into a free place
+ * of the table; one that finds none, or no memory, is refused.  Each socket
+ * is non-blocking, with TCP_NODELAY (answers go out whole: Nagle would only
+ * delay their tails); peer is its "address:port".
  */
-int		 adapter_accept(struct adapter *, int lfd, int room,
-		    uint64_t *refused, char *peer, size_t len);
-/* Closes a client accepted but not served, counts and logs it. */
-void		 adapter_refuse(struct adapter *, int fd, const char *why,
-		    uint64_t *refused);
+void		 adapter_accept_clients(struct adapter *, int lfd,
+		    const struct adapter_clients *);
 /*
  * Reads what a non-blocking socket has, at most len bytes: how many (0
  * when none wait), or -1 with why ("end of stream", or the error) when

@@ -71,7 +71,7 @@ struct upload {
 struct client {
 	int		 fd;
 	uint64_t	 id;		/* the flow of its requests */
-	char		 peer[64];	/* address:port, for messages */
+	char		 peer[ADAPTER_PEER_MAX];
 	int		 reading;	/* 0 once a request ended the connection */
 	int		 continued;	/* 100 Continue sent for the request being read */
 	int		 lingering;	/* answered and shut down: draining, then closed */
@@ -787,36 +787,33 @@ client_read(int slot)
 	}
 }
 
-static void
-client_accept(void)
+static int
+client_used(int slot)
+{
+	return clients[slot] != NULL;
+}
+
+static uint64_t
+client_take(int slot, int fd, const char *peer)
 {
 	struct client *c;
-	char peer[sizeof(c->peer)];
-	int fd, slot = 0;
 
-	for (;;) {
-		while (slot < MAX_CLIENTS && clients[slot] != NULL)
-			slot++;
-		if ((fd = adapter_accept(ad, listen_fd, slot < MAX_CLIENTS,
-		    &cnt.refused, peer, sizeof(peer))) == -1)
-			return;
-		if ((c = malloc(sizeof(*c))) == NULL) {
-			adapter_refuse(ad, fd, "out of memory", &cnt.refused);
-			continue;
-		}
-		/* the input buffer is left as it is: only inlen bytes count */
-		memset(c, 0, offsetof(struct client, in));
-		c->fd = fd;
-		c->id = next_flow++;
-		c->reading = 1;
-		c->deadline_ms = adapter_now_ms() + IDLE_MS;
-		memcpy(c->peer, peer, sizeof(c->peer));
-		clients[slot] = c;
-		cnt.accepted++;
-		log_debug("client %s flow=%llu connected", c->peer,
-		    (unsigned long long)c->id);
-	}
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return 0;
+	/* the input buffer is left as it is: only inlen bytes count */
+	memset(c, 0, offsetof(struct client, in));
+	c->fd = fd;
+	c->id = next_flow++;
+	c->reading = 1;
+	c->deadline_ms = adapter_now_ms() + IDLE_MS;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	clients[slot] = c;
+	return c->id;
 }
+
+static const struct adapter_clients client_table = {
+	MAX_CLIENTS, client_used, client_take, &cnt.accepted, &cnt.refused
+};
 
 static struct client *
 client_by_flow(uint64_t flow, int *slot)
@@ -1156,7 +1153,7 @@ client_run(const struct pollfd *pfd, int n)
 	if (n == 0)
 		return;
 	if (pfd[0].revents & POLLIN)
-		client_accept();
+		adapter_accept_clients(ad, listen_fd, &client_table);
 	for (int i = 1; i < n; i++) {
 		int slot = polled[i - 1];
 		short re = pfd[i].revents;

@@ -70,7 +70,7 @@
 struct client {
 	int		 fd;
 	uint64_t	 id;		/* the flow of its requests */
-	char		 peer[64];	/* address:port, for messages */
+	char		 peer[ADAPTER_PEER_MAX];
 	unsigned	 inflight;
 	size_t		 inlen, outlen;
 	uint8_t		 in[CLIENT_IN];
@@ -333,32 +333,29 @@ client_wants_input(const struct client *c)
 	    c->inlen < sizeof(c->in);
 }
 
-static void
-client_accept(void)
+static int
+client_used(int slot)
+{
+	return clients[slot] != NULL;
+}
+
+static uint64_t
+client_take(int slot, int fd, const char *peer)
 {
 	struct client *c;
-	char peer[sizeof(c->peer)];
-	int fd, slot = 0;
 
-	for (;;) {
-		while (slot < MAX_CLIENTS && clients[slot] != NULL)
-			slot++;
-		if ((fd = adapter_accept(ad, listen_fd, slot < MAX_CLIENTS,
-		    &st.refused, peer, sizeof(peer))) == -1)
-			return;
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			adapter_refuse(ad, fd, "out of memory", &st.refused);
-			continue;
-		}
-		c->fd = fd;
-		c->id = next_flow++;
-		memcpy(c->peer, peer, sizeof(c->peer));
-		clients[slot] = c;
-		st.accepted++;
-		log_debug("client %s flow=%llu connected", c->peer,
-		    (unsigned long long)c->id);
-	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return 0;
+	c->fd = fd;
+	c->id = next_flow++;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	clients[slot] = c;
+	return c->id;
 }
+
+static const struct adapter_clients client_table = {
+	MAX_CLIENTS, client_used, client_take, &st.accepted, &st.refused
+};
 
 /* The listener (fd -1 without one: poll skips it), then each client. */
 static int
@@ -384,7 +381,7 @@ static void
 client_io(const struct pollfd *p, int n)
 {
 	if (p[0].revents & POLLIN)
-		client_accept();
+		adapter_accept_clients(ad, listen_fd, &client_table);
 	for (int i = 1; i < n; i++) {
 		if (clients[polled[i - 1]] != NULL &&
 		    (p[i].revents & (POLLIN | POLLHUP | POLLERR)))

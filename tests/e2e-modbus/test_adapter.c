@@ -1,12 +1,14 @@
 /*
  * The adapter runtime (gateway/adapter.c), in process: this test holds
  * xgwd's end of the socketpair whose other end is fd 3.  The hello, the
- * configuration and the privilege drop, the bounded request table (busy
+ * configuration and the privilege drop, the client table (a client that
+ * finds no place or no memory refused), the bounded request table (busy
  * when full, duplicates refused), answers, failures from xgwd, timeouts in
  * expiry order, stanzas whose envelope disagrees with their frame, and the
  * end of xgwd.
  */
 #include <sys/prctl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -156,6 +158,90 @@ start(void **state)
 	assert_int_not_equal(getuid(), 0);
 }
 
+/* A table of two places for adapter_accept_clients; take() may fail. */
+static int table[2], fail_take;
+
+static int
+table_used(int slot)
+{
+	return table[slot] != -1;
+}
+
+static uint64_t
+table_take(int slot, int fd, const char *peer)
+{
+	static uint64_t flow;
+
+	assert_non_null(strstr(peer, "127.0.0.1:"));
+	if (fail_take)
+		return 0;
+	table[slot] = fd;
+	return ++flow;
+}
+
+/* A client is refused when the server closes it unread: read sees the end. */
+static int
+client_to(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_int_not_equal(fd, -1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+static int
+refused(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char c;
+
+	return poll(&p, 1, 2000) == 1 && read(fd, &c, 1) == 0;
+}
+
+static void
+clients_accepted(void **state)
+{
+	struct adapter_clients t = { 2, table_used, table_take, NULL, NULL };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	uint64_t accepted = 0, nrefused = 0;
+	int lfd, c[4];
+
+	(void)state;
+	t.accepted = &accepted;
+	t.refused = &nrefused;
+	table[0] = table[1] = -1;
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+	for (int i = 0; i < 3; i++)
+		c[i] = client_to(ntohs(sin.sin_port));
+	adapter_accept_clients(ad, lfd, &t);
+	assert_int_equal(accepted, 2);
+	assert_int_equal(nrefused, 1);
+	assert_true(table[0] != -1 && table[1] != -1);
+	assert_true(refused(c[2]));
+	/* a place again, but no memory for the client */
+	close(table[1]);
+	table[1] = -1;
+	fail_take = 1;
+	c[3] = client_to(ntohs(sin.sin_port));
+	adapter_accept_clients(ad, lfd, &t);
+	assert_int_equal(accepted, 2);
+	assert_int_equal(nrefused, 2);
+	assert_true(refused(c[3]));
+	assert_int_equal(table[1], -1);
+	close(table[0]);
+	for (int i = 0; i < 4; i++)
+		close(c[i]);
+	close(lfd);
+}
+
 static void
 table_bounded(void **state)
 {
@@ -271,6 +357,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(drop_unknown_user),
 		cmocka_unit_test(start),
+		cmocka_unit_test(clients_accepted),
 		cmocka_unit_test(table_bounded),
 		cmocka_unit_test(failures_and_timeouts),
 		cmocka_unit_test(stanzas_checked),
