@@ -31,7 +31,7 @@ test_setup() {
 	test_name=$1
 	shift
 	test_logs=("$@")
-	t=$(mktemp -d "/tmp/xgw-$test_name.XXXXXX")
+	t=$(mktemp -d "${TMPDIR:-/tmp}/xgw-$test_name.XXXXXX")
 	pids=()
 	trap test_cleanup EXIT
 }
