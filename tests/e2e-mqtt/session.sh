@@ -18,7 +18,10 @@
 #      the 20 delivered at B
 #   4. the same, back after the expiry: no session, those never arrive
 #   5. MQTT 3.1.1 (version 4): no properties; clean session 0 for a
-#      session-expiry above 0, 1 for session-expiry 0s (README)
+#      session-expiry above 0, 1 for session-expiry 0s (README); with
+#      xgwd A paused mosquitto sends all it has (3.1.1 has no receive
+#      maximum), the adapter stops reading at 8 held without losing its
+#      connection, and everything arrives once xgwd is back
 #
 #   session.sh XGWD XGWCTL XGW-MQTT RELAY.PY SRCDIR
 name=mqtt-session
@@ -141,11 +144,26 @@ ok "back after the expiry: no session, the messages published meanwhile are gone
 
 # 5. MQTT 3.1.1
 gw_stop a
-a_conf "version 4"
+a_conf "version 4
+	receive-maximum 8"
+log_from=$(($(wc -l <"$t/a.log") + 1))
 gw_up a connected
 c=$(connect -1)
 [ "${c% session-present *}" = "level 4 clean 0 keepalive 30 client-id gwa-in session-expiry - receive-maximum - packet-max -" ] ||
 	die "3.1.1, the default session-expiry: $c"
+# A 3.1.1 broker cannot be told: with nothing taken, mosquitto sends all
+# 20; the adapter stops reading at 8 held, and keeps its connection.
+from=$(($(wc -l <"$t/relay/packets") + 1))
+kill -STOP "$pid_a"
+pub 71 90
+sleep 2
+m=$(inflight "$from")
+kill -CONT "$pid_a"
+[ "$m" = "max 20 now 20" ] || die "3.1.1, xgwd A paused: $m, expected max 20 now 20"
+wait_arrived 71 90 "3.1.1, after the pause"
+! tail -n +"$log_from" "$t/a.log" | grep 'connection lost' ||
+	die "3.1.1: the adapter lost its connection (above)"
+ok "MQTT 3.1.1, xgwd A paused: 20 unacknowledged, the adapter reads 8, keeps its connection; 20 of 20 at B"
 gw_stop a
 a_conf "version 4
 	session-expiry 0s"
