@@ -118,7 +118,10 @@ has deny "exchange 5 get/request: status: captured 200, live 403"
 has deny "exchange 5 get/request: reason: captured OK, live Forbidden"
 hasnt deny "exchange 1 "
 requests deny 4
-ok "the policy rejects /projects/: the 5th answer is A's 403, the device saw 4 requests"
+grep -q 'rules:1: .*reject request http path prefix "/projects/"' "$t/a.log" ||
+	die "gateway A logged no verdict of the rule at rules:1"
+! grep -q 'reject request http' "$t/b.log" || die "the rejected request reached gateway B"
+ok "the policy rejects /projects/: the 5th answer is A's 403 (rules:1), the device saw 4 requests"
 ! grep -E 'Sanitizer|runtime error' "$t/a.log" "$t/b.log" ||
 	die "a sanitizer reported an error (above)"
 echo "live-http-2gw: all passed"

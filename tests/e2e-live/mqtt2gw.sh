@@ -99,6 +99,8 @@ wait_for 30 arrived || die "$(grep -vc '^probe' "$t/got") of 169 publishes reach
 sleep 1	# for anything late that should not come at all
 grep -v '^probe' "$t/got" | sort >"$t/seen"
 ! grep -q $'^baz\t' "$t/seen" || die "the denied topic baz reached B"
+grep -q 'rules:1: .*denied: block event mqtt topic "baz"' "$t/a.log" ||
+	die "gateway A logged no denial by the rule at rules:1"
 diff "$t/want" "$t/seen" >"$t/diff" ||
 	die "B's subscriber did not get what the captures published:$(printf '\n'; head -20 "$t/diff")"
 ok "B's subscriber got the 169 admitted publishes, remapped, byte for byte, once; baz never"
