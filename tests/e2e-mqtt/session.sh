@@ -14,8 +14,10 @@
 #      most 8 QoS 1 PUBLISHes unacknowledged toward the adapter, and
 #      reaches 8; once both are back, all 40 arrive at B, once each
 #   3. the adapter killed, its broker kept from it (the relay holds) while
-#      20 messages are published, back within the expiry: session present,
-#      the 20 delivered at B
+#      200 messages are published, back within the expiry: session
+#      present, the 200 delivered at B, each once, on one connection
+#      (mosquitto 2.0.11 sends past the receive maximum as it releases
+#      its queue: the adapter holds the excess rather than reconnect)
 #   4. the same, back after the expiry: no session, those never arrive
 #   5. MQTT 3.1.1 (version 4): no properties; clean session 0 for a
 #      session-expiry above 0, 1 for session-expiry 0s (README); with
@@ -128,16 +130,19 @@ wait_arrived 1 40 "after the pause"
 ok "both gateways back: 40 of 40 at B, once each"
 
 # 3. and 4. The session, kept within its expiry, gone after it
-away 0 41 60
+log_from=$(($(wc -l <"$t/a.log") + 1))
+away 0 41 240
 c=$(connect -1)
 [ "${c##* }" = 1 ] || die "back within the expiry: the CONNACK has no session: $c"
-wait_arrived 41 60 "the session kept"
-ok "the adapter killed and back within the expiry: session present, 20 queued messages delivered"
-away 7 61 70
+wait_arrived 41 240 "the session kept"
+! tail -n +"$log_from" "$t/a.log" | grep 'connection lost' ||
+	die "the session kept: the adapter lost its connection (above)"
+ok "the adapter killed and back within the expiry: session present, 200 queued messages delivered once, one connection"
+away 7 241 250
 c=$(connect -1)
 [ "${c##* }" = 0 ] || die "back after the expiry: the broker kept the session: $c"
 sleep 2
-! grep -q '^s/n \(6[1-9]\|70\)$' "$t/got" || die "messages of an expired session arrived"
+! grep -q '^s/n \(24[1-9]\|250\)$' "$t/got" || die "messages of an expired session arrived"
 ok "back after the expiry: no session, the messages published meanwhile are gone"
 
 # 5. MQTT 3.1.1
@@ -153,12 +158,12 @@ c=$(connect -1)
 # 20; the adapter stops reading at 8 held, and keeps its connection.
 from=$(($(wc -l <"$t/relay/packets") + 1))
 kill -STOP "$pid_a"
-pub 71 90
+pub 251 270
 sleep 2
 m=$(inflight "$from")
 kill -CONT "$pid_a"
 [ "$m" = "max 20 now 20" ] || die "3.1.1, xgwd A paused: $m, expected max 20 now 20"
-wait_arrived 71 90 "3.1.1, after the pause"
+wait_arrived 251 270 "3.1.1, after the pause"
 ! tail -n +"$log_from" "$t/a.log" | grep 'connection lost' ||
 	die "3.1.1: the adapter lost its connection (above)"
 ok "MQTT 3.1.1, xgwd A paused: 20 unacknowledged, the adapter reads 8, keeps its connection; 20 of 20 at B"
