@@ -15,9 +15,8 @@
  *
  * Acknowledgement: a QoS 1/2 PUBLISH is held (ring[]) until xgwd reports it
  * durable (FRAME_TAKEN), and only then is PUBACK or PUBREC sent.  In MQTT 5
- * we announce the block's receive maximum, so the broker never has more in
- * our hands; a 3.1.1 broker cannot be told, so we stop reading while that
- * many are held.
+ * we announce the block's receive maximum; either way we stop reading while
+ * that many are held (blocked()).
  * One xgwd's policy denies (FRAME_FAIL denied) is acknowledged too: the
  * broker must not resend what the policy refused.  xgwd reports events in
  * the order it received them, so a taken sequence number also settles
@@ -258,11 +257,17 @@ ring_full(void)
 	return (unsigned)nlive >= held_max || rlen == ring_size;
 }
 
-/* 3.1.1: while our receive maximum is held, the broker's packets wait. */
+/*
+ * While our receive maximum is held, the broker's packets wait: a 3.1.1
+ * broker cannot be told it, and an MQTT 5 one may pass it (mosquitto
+ * 2.0.11 does as it releases its queue).  Dropping the connection instead
+ * would have the broker send everything in flight again, at every release,
+ * and a PUBACK lost with the connection carry its message twice.
+ */
 static int
 blocked(void)
 {
-	return version == 4 && ring_full();
+	return ring_full();
 }
 
 static void
@@ -449,10 +454,6 @@ on_publish(xmpp_stanza_t *el)
 		log_warnx("publish topic %s: no route names it; dropped",
 		    topic ? topic : "(binary)");
 		ack(pid, qos);
-		return;
-	}
-	if (qos > 0 && ring_full()) {
-		lost("the broker exceeds our receive maximum");
 		return;
 	}
 	if (!remap_out(el, pid, qos, topic))

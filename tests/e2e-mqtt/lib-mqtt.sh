@@ -1,6 +1,8 @@
 # Shared by the MQTT two-gateway tests (bash; sourced after setting $name):
 #
 #   mqtt_setup XGWD XGWCTL XGW-MQTT CLIENTS.PY SRCDIR
+#                           mqtt_start, and python3-paho-mqtt for CLIENTS.PY
+#   mqtt_start XGWD XGWCTL XGW-MQTT SRCDIR
 #                           arguments, a temporary folder $t, cleanup on
 #                           exit, Prosody started, the adapter linked
 #   mosquitto_start G PORT [CAFILE CERT KEY]
@@ -19,17 +21,21 @@ broker_a=urn:uuid:aaaaaaaa-0000-4000-8000-00000000000a
 broker_b=urn:uuid:bbbbbbbb-0000-4000-8000-00000000000b
 
 mqtt_setup() {
+	clients=$(readlink -f "$4")
+	mqtt_start "$1" "$2" "$3" "$5"
+	"$py" -c 'import paho.mqtt.client' 2>/dev/null ||
+		die "$py cannot import paho.mqtt (python3-paho-mqtt, tests/deps.sh)"
+}
+
+mqtt_start() {
 	xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2")
-	adapter=$(readlink -f "$3") clients=$(readlink -f "$4")
-	src=$(readlink -f "$5")
+	adapter=$(readlink -f "$3") src=$(readlink -f "$4")
 	. "$src/tests/e2e/lib.sh"
 	test_setup "$name" a.log b.log
 	# the adapters run as nobody and read TLS files from here
 	chmod 755 "$t"
 	command -v mosquitto >/dev/null ||
 		die "mosquitto is not installed (tests/deps.sh)"
-	"$py" -c 'import paho.mqtt.client' 2>/dev/null ||
-		die "$py cannot import paho.mqtt (python3-paho-mqtt, tests/deps.sh)"
 	prosody_start
 	adapter_dir xgw-mqtt="$adapter"
 }
