@@ -36,16 +36,7 @@ sim() {
 
 sim fast 2:type 3:close 4:body 5:404
 live fast 1 --live "127.0.0.1:$port" --pace fast "$cap"
-counts fast "match 2, differ 3, timeout 0, silent 0"
-has fast "exchanges 5 in 1 flows"
-has fast "exchange 2 get/request: field(Content-Type): captured application/x-javascript, live text/plain"
-has fast "exchange 4 get/request: body: captured 2349 bytes, live 2349 bytes, first difference at byte 0"
-has fast "exchange 5 get/request: status: captured 200, live 404"
-has fast "exchange 5 get/request: reason: captured OK, live Not Found"
-lines fast 4 ': captured '
-hasnt fast "Date"
-hasnt fast "Server"
-has fast "0 live answers without one"
+pipelined_changed fast
 ok "2 of 5 match; Content-Type, body and status differ, each named; Date and Server not compared"
 
 sim paced 3:close

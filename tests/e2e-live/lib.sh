@@ -9,6 +9,8 @@
 #   elapsed_ms RUN           the replay's own duration, from its summary
 #   took RUN MIN MAX         that duration is MIN..MAX-1 ms (kept in $ms)
 #   capture PROTO FILE       the path of a corpus capture, or die
+#   pipelined_changed RUN    RUN's report on zeek__pipelined-requests.pcap
+#                            against httpsim.py 2:type 3:close 4:body 5:404
 #
 # Needs $replay and $pcaps.
 
@@ -52,4 +54,19 @@ capture() {
 	local f=$pcaps/$1/$2
 	[ -f "$f" ] || die "capture $f is missing (meson setup -Dpcaps=DIR)"
 	echo "$f"
+}
+
+# Two of five match; the changed Content-Type, body and status are named,
+# the Date and Server httpsim makes fresh are not compared.
+pipelined_changed() {
+	counts "$1" "match 2, differ 3, timeout 0, silent 0"
+	has "$1" "exchanges 5 in 1 flows"
+	has "$1" "exchange 2 get/request: field(Content-Type): captured application/x-javascript, live text/plain"
+	has "$1" "exchange 4 get/request: body: captured 2349 bytes, live 2349 bytes, first difference at byte 0"
+	has "$1" "exchange 5 get/request: status: captured 200, live 404"
+	has "$1" "exchange 5 get/request: reason: captured OK, live Not Found"
+	lines "$1" 4 ': captured '
+	hasnt "$1" "Date"
+	hasnt "$1" "Server"
+	has "$1" "0 live answers without one"
 }

@@ -68,15 +68,7 @@ gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules
 gw_up b
 gw_up a connected
 
-mosquitto_sub -h 127.0.0.1 -p "$port_b" -V mqttv5 -q 2 -t '#' -F '%t\t%q\t%r\t%x' \
-	>"$t/got" 2>"$t/sub.err" &
-pids+=($!)
-# The whole path is up when a probe published on A reaches the subscriber.
-probe() {
-	mosquitto_pub -h 127.0.0.1 -p "$port_a" -q 1 -t probe -m up &&
-		sleep 0.3 && grep -q '^probe' "$t/got"
-}
-wait_for 20 probe || die "no probe crossed from A to the subscriber on B"
+subscribe_b 2 '#' '%t\t%q\t%r\t%x' probe
 ok "two brokers, two gateways linked through Prosody; a probe crossed"
 
 live risky 0 --live 127.0.0.1:$port_a --pace fast "$(capture mqtt riskyduha-distributed-system__mqtt.pcap)"

@@ -11,6 +11,11 @@
 #   gw_start G              xgwd -f $t/G.conf ($pid_G)
 #   gw_stop G               stops it and waits
 #   gw_up G [connected]     its link is up (and its adapter's broker is)
+#   subscribe_b QOS FILTER FORMAT TOPIC
+#                           mosquitto_sub on broker B ($port_b) into
+#                           $t/got, each message as FORMAT (-F); then a
+#                           probe published on broker A ($port_a) to
+#                           TOPIC must reach it within 20 s
 #   die MSG, ok MSG         tests/e2e/lib.sh's (the gateways' logs shown)
 #
 # Two gateways: a and b, with the UUIDs $broker_a and $broker_b for
@@ -82,4 +87,17 @@ gw_up() {
 	[ $# -eq 1 ] && return 0
 	wait_for 10 sh -c "tail -n +$from '$t/$g.log' | grep -q 'broker 127.0.0.1 port .*: connected'" ||
 		die "gateway $g: the adapter did not connect to its broker"
+}
+
+subscribe_b() {
+	local qos=$1 filter=$2 format=$3 topic=$4
+	mosquitto_sub -h 127.0.0.1 -p "$port_b" -V mqttv5 -q "$qos" -t "$filter" -F "$format" \
+		>"$t/got" 2>"$t/sub.err" &
+	pids+=($!)
+	# the whole path is up when a probe published on A reaches the subscriber
+	probe() {
+		mosquitto_pub -h 127.0.0.1 -p "$port_a" -q 1 -t "$topic" -m up &&
+			sleep 0.3 && grep -q "^$topic" "$t/got"
+	}
+	wait_for 20 probe || die "no probe crossed from A to the subscriber on B"
 }

@@ -58,14 +58,7 @@ gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules
 }"
 gw_up b
 gw_up a connected
-mosquitto_sub -h 127.0.0.1 -p "$port_b" -V mqttv5 -q 1 -t 's/#' -F '%t %p' \
-	>"$t/got" 2>"$t/sub.err" &
-pids+=($!)
-probe() {
-	mosquitto_pub -h 127.0.0.1 -p "$port_a" -q 1 -t s/probe -m up &&
-		sleep 0.3 && grep -q '^s/probe' "$t/got"
-}
-wait_for 20 probe || die "no probe crossed from A to the subscriber on B"
+subscribe_b 1 's/#' '%t %p' s/probe
 
 connect() { "$py" "$relay" connect "$t/relay" "$1"; }
 inflight() { "$py" "$relay" inflight "$t/relay" "$@"; }
@@ -110,6 +103,18 @@ c=$(connect 1)
 	die "the first CONNECT and CONNACK: $c"
 ok "MQTT 5 CONNECT: clean start 0, session expiry 5 s, receive maximum 8, packets up to 128 KiB"
 
+# paused FIRST LAST: publishes FIRST..LAST while xgwd A is stopped; $m is
+# what the relay saw unacknowledged toward the adapter meanwhile
+paused() {
+	local from=$(($(wc -l <"$t/relay/packets") + 1))
+
+	kill -STOP "$pid_a"
+	pub "$1" "$2"
+	sleep 2
+	m=$(inflight "$from")
+	kill -CONT "$pid_a"
+}
+
 # 2. The receive maximum, held
 gw_stop b
 pub 1 20
@@ -117,12 +122,7 @@ wait_for 10 sh -c "\"$py\" \"$relay\" inflight \"$t/relay\" | grep -q ' now 0\$'
 	die "gateway B stopped: A did not acknowledge what it spooled: $(inflight)"
 # mosquitto 2.0.11 may pass the maximum when it releases what it queued
 # (adapters/mqtt/README.md): the bound is read from here to the release.
-from=$(($(wc -l <"$t/relay/packets") + 1))
-kill -STOP "$pid_a"
-pub 21 40
-sleep 2
-m=$(inflight "$from")
-kill -CONT "$pid_a"
+paused 21 40
 [ "$m" = "max 8 now 8" ] || die "with xgwd A paused: $m, expected max 8 now 8"
 ok "gateway B stopped: A spools and acknowledges; xgwd A paused too: 8 unacknowledged, never more"
 gw_up b
@@ -156,12 +156,7 @@ c=$(connect -1)
 	die "3.1.1, the default session-expiry: $c"
 # A 3.1.1 broker cannot be told: with nothing taken, mosquitto sends all
 # 20; the adapter stops reading at 8 held, and keeps its connection.
-from=$(($(wc -l <"$t/relay/packets") + 1))
-kill -STOP "$pid_a"
-pub 251 270
-sleep 2
-m=$(inflight "$from")
-kill -CONT "$pid_a"
+paused 251 270
 [ "$m" = "max 20 now 20" ] || die "3.1.1, xgwd A paused: $m, expected max 20 now 20"
 wait_arrived 251 270 "3.1.1, after the pause"
 ! tail -n +"$log_from" "$t/a.log" | grep 'connection lost' ||
