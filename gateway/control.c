@@ -108,7 +108,7 @@ reply(struct ctl_client *c, const char *s)
 static void
 command(struct xgwd *x, struct ctl_client *c, char *line)
 {
-	static char buf[64 * 1024];
+	static char buf[256 * 1024];	/* status: rules, flows, lanes, places */
 	char *arg = strchr(line, ' ');
 
 	if (arg != NULL)

@@ -29,10 +29,6 @@
 #ifndef XGW_ADAPTER_DIR
 #define XGW_ADAPTER_DIR	"/usr/libexec/xgw"
 #endif
-#define RESEND_MS	10000	/* no ack for this long: resend from the last ack */
-#define ACK_EVERY	64	/* the receiver acknowledges at least this often */
-#define ACK_DELAY_MS	200	/* ... or after this long */
-#define PEERS_SAVE_MS	20	/* finished events recorded at least this often */
 #define STATUS_MS	5000	/* systemd's STATUS line */
 
 static int sigpipe_fds[2];
@@ -167,8 +163,8 @@ judge(struct xgwd *x, int adapter, const char *way, const struct xgw_meta *m,
 	return a;
 }
 
-static char *
-to_text(xmpp_stanza_t *st, size_t *len)
+char *
+xgwd_text(xmpp_stanza_t *st, size_t *len)
 {
 	char *text;
 
@@ -177,12 +173,12 @@ to_text(xmpp_stanza_t *st, size_t *len)
 	return text;
 }
 
-static void
-send_to_adapter(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
+void
+xgwd_to_adapter(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
     const struct xgw_meta *m)
 {
 	size_t len;
-	char *text = to_text(env, &len);
+	char *text = xgwd_text(env, &len);
 
 	if (proc_send(ap, FRAME_STANZA, m->flow, m->seq, text, len) == -1)
 		log_warnx("adapter=%s flow=%llu: not delivered (adapter down or "
@@ -193,8 +189,8 @@ send_to_adapter(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
 }
 
 /* <message to=JID><payload/></message> over the link; 0 when queued. */
-static int
-send_to_link(struct xgwd *x, const char *to, xmpp_stanza_t *payload)
+int
+xgwd_to_link(struct xgwd *x, const char *to, xmpp_stanza_t *payload)
 {
 	xmpp_stanza_t *msg = xgw_el_new(x->ctx, "message", NULL);
 	int rc;
@@ -257,99 +253,12 @@ pending_add(struct pending *tab, uint64_t flow, uint64_t seq, unsigned ttl)
 }
 
 /* Tells the adapter a request could not be carried (it answers with the protocol's error). */
-static void
-fail_request(struct xgwd *x, struct adapter_proc *ap, const struct xgw_meta *m,
+void
+xgwd_fail(struct xgwd *x, struct adapter_proc *ap, const struct xgw_meta *m,
     const char *why)
 {
 	x->c.requests_failed++;
 	proc_send(ap, FRAME_FAIL, m->flow, m->seq, why, strlen(why));
-}
-
-/*
- * "<message to='BROKER' type='normal'>", escaped as libstrophe escapes:
- * each spooled record is the text of a whole envelope, sent between this
- * and "</message>" as it is, not parsed and written again.
- */
-static char *
-event_head(struct xgwd *x, size_t *len)
-{
-	xmpp_stanza_t *msg = xgw_el_new(x->ctx, "message", NULL);
-	char *text;
-
-	if (msg == NULL)
-		fatalx("out of memory");
-	xmpp_stanza_set_to(msg, x->conf->xmpp.broker);
-	xmpp_stanza_set_type(msg, "normal");
-	text = to_text(msg, len);
-	xmpp_stanza_release(msg);
-	if (*len < 2 || strcmp(text + *len - 2, "/>") != 0)
-		fatalx("event head: %s is not an empty element", text);
-	text[*len - 2] = '>';
-	text[--*len] = '\0';
-	return text;
-}
-
-static int
-send_event(struct xgwd *x, const char *head, size_t hlen, const uint8_t *rec,
-    size_t len)
-{
-	static const char tail[] = "</message>";
-	size_t n = hlen + len + sizeof(tail) - 1;
-	char *text;
-	int rc;
-
-	/* libstrophe takes the length but reads a string */
-	if ((text = malloc(n + 1)) == NULL)
-		fatalx("out of memory");
-	memcpy(text, head, hlen);
-	memcpy(text + hlen, rec, len);
-	memcpy(text + hlen + len, tail, sizeof(tail));
-	if ((rc = link_send_text(x->link, text, n)) == 0)
-		x->c.to_link++;
-	free(text);
-	return rc;
-}
-
-/* Hands events to the link from the spool, within the window. */
-static void
-pump_events(struct xgwd *x)
-{
-	struct spool_stats ss;
-	const uint8_t *p;
-	char *head = NULL;
-	uint64_t seq;
-	size_t len, hlen = 0;
-
-	if (!link_is_up(x->link))
-		return;
-	spool_stats(x->spool, &ss);
-	if (x->sent_upto > ss.acked && now_ms() - x->last_ack_ms > RESEND_MS) {
-		log_warnx("no acknowledgement for %ds: resending from seq=%llu",
-		    RESEND_MS / 1000, (unsigned long long)ss.acked + 1);
-		x->sent_upto = ss.acked;
-		x->last_ack_ms = now_ms();
-	}
-	if (x->sent_upto < ss.acked)
-		x->sent_upto = ss.acked;
-	/*
-	 * Only what is durable leaves: after a power failure the spool
-	 * continues from its last durable record, and a number the far side
-	 * has seen must never name another event.
-	 */
-	while (x->sent_upto - ss.acked < x->conf->xmpp.window &&
-	    x->sent_upto < x->synced_upto &&
-	    spool_next(x->spool, x->sent_upto, &seq, &p, &len) == 1) {
-		if (head == NULL)
-			head = event_head(x, &hlen);
-		if (send_event(x, head, hlen, p, len) == -1)
-			break;
-		if (x->sent_upto == ss.acked)
-			x->last_ack_ms = now_ms();
-		x->sent_upto = seq;
-		x->c.events_sent++;
-	}
-	if (head != NULL)
-		xmpp_free(x->ctx, head);
 }
 
 /*
@@ -504,58 +413,6 @@ broker_iq(struct xgwd *x, xmpp_stanza_t *iq)
 	    c != NULL ? xmpp_stanza_get_name(c) : "no reason given");
 }
 
-/*
- * Makes the spool durable, then tells each adapter which of its events are
- * safe: only then may it acknowledge them to its own side (MQTT QoS 1/2).
- */
-static void
-spool_flush(struct xgwd *x)
-{
-	if (spool_sync(x->spool) == -1) {
-		log_warn("spool sync");
-		return;
-	}
-	x->synced_upto = x->spool_next_seq - 1;
-	for (int i = 0; i < x->ntaken; i++) {
-		struct taken *t = &x->taken[i];
-
-		if (t->adapter < x->nadapters)
-			proc_send(&x->adapters[t->adapter], FRAME_TAKEN, t->flow,
-			    t->seq, "", 0);
-	}
-	x->ntaken = 0;
-	x->spool_dirty = 0;
-}
-
-static void
-spool_event(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
-    const struct xgw_meta *m)
-{
-	struct spool_stats ss;
-	uint64_t seq;
-	size_t len;
-	char *text;
-
-	spool_stats(x->spool, &ss);
-	xgw_set_uint(env, "seq", ss.next_seq);
-	text = to_text(env, &len);
-	if (spool_append(x->spool, text, len, &seq) == -1) {
-		x->c.events_refused++;
-		log_warnx("adapter=%s flow=%llu: event refused: spool %s",
-		    ap->conf->proto, (unsigned long long)m->flow,
-		    errno == ENOSPC ? "full" : strerror(errno));
-		fail_request(x, ap, m, "spool-full");
-	} else {
-		x->spool_next_seq = seq + 1;
-		x->c.events_spooled++;
-		if (x->ntaken == (int)(sizeof(x->taken) / sizeof(x->taken[0])))
-			spool_flush(x);
-		x->taken[x->ntaken++] = (struct taken){ ap->id, m->flow, m->seq };
-		x->spool_dirty = 1;
-	}
-	xmpp_free(x->ctx, text);
-}
-
 /* A stanza from an adapter: inspect, then spool, send or answer. */
 void
 xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
@@ -591,7 +448,7 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 			memcpy(rm.dst, m.src, sizeof(rm.dst));
 			rm.dir = XGW_RESPONSE;
 			if ((renv = xgw_envelope(x->ctx, &rm, reply)) != NULL) {
-				send_to_adapter(x, ap, renv, &rm);
+				xgwd_to_adapter(x, ap, renv, &rm);
 				xmpp_stanza_release(renv);
 			}
 			xmpp_stanza_release(reply);
@@ -612,7 +469,7 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 			x->c.no_flow++;
 			log_warnx("adapter=%s %s %s -> %s: no active flow; refused",
 			    ap->conf->proto, xgw_dir_name(m.dir), m.src, m.dst);
-			fail_request(x, ap, &m, "no-flow");
+			xgwd_fail(x, ap, &m, "no-flow");
 			xmpp_stanza_release(env);
 			return;
 		}
@@ -627,23 +484,23 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 	}
 	switch (m.dir) {
 	case XGW_EVENT:
-		spool_event(x, ap, env, &m);
-		pump_events(x);
+		event_spool(x, ap, env, &m);
+		event_pump(x);
 		break;
 	case XGW_REQUEST:
 		if (!link_is_up(x->link)) {
-			fail_request(x, ap, &m, "link-down");
+			xgwd_fail(x, ap, &m, "link-down");
 			break;
 		}
 		if ((pd = pending_add(x->out, m.flow, m.seq,
 		    ap->conf->timeout_ms + 1000)) == NULL) {
-			fail_request(x, ap, &m, "busy");
+			xgwd_fail(x, ap, &m, "busy");
 			break;
 		}
 		pd->adapter = ap->id;
-		if (send_to_link(x, x->conf->xmpp.broker, env) == -1) {
+		if (xgwd_to_link(x, x->conf->xmpp.broker, env) == -1) {
 			pd->used = 0;
-			fail_request(x, ap, &m, "link-down");
+			xgwd_fail(x, ap, &m, "link-down");
 		}
 		break;
 	case XGW_RESPONSE:
@@ -656,231 +513,11 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 		}
 		if (pd->route != 0)
 			xgw_set_uint(env, "route", pd->route);
-		send_to_link(x, pd->from, env);
+		xgwd_to_link(x, pd->from, env);
 		pd->used = 0;
 		break;
 	}
 	xmpp_stanza_release(env);
-}
-
-static struct peer_seq *
-peer_of(struct xgwd *x, const char *jid)
-{
-	struct peer_seq *free_slot = NULL;
-
-	for (size_t i = 0; i < sizeof(x->peers) / sizeof(x->peers[0]); i++) {
-		if (strcmp(x->peers[i].jid, jid) == 0)
-			return &x->peers[i];
-		if (free_slot == NULL && x->peers[i].jid[0] == '\0')
-			free_slot = &x->peers[i];
-	}
-	if (free_slot != NULL)
-		snprintf(free_slot->jid, sizeof(free_slot->jid), "%s", jid);
-	return free_slot;
-}
-
-/*
- * state-dir/peers: for each sending gateway, "JID SEQ", the highest event
- * acknowledged to it.  Written (atomically, durably) before the ack leaves:
- * a restarted receiver must not take the sender's next event for a new
- * start and acknowledge away the ones it lost.
- */
-static int
-peers_save(struct xgwd *x)
-{
-	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/peers", x->conf->state_dir);
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	if ((f = fopen(tmp, "w")) == NULL)
-		goto fail;
-	for (size_t i = 0; i < sizeof(x->peers) / sizeof(x->peers[0]); i++)
-		if (x->peers[i].jid[0] != '\0')
-			fprintf(f, "%s %llu\n", x->peers[i].jid,
-			    (unsigned long long)x->peers[i].done);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		fclose(f);
-		goto fail;
-	}
-	if (fclose(f) != 0 || rename(tmp, path) == -1)
-		goto fail;
-	x->peers_dirty = 0;
-	return 0;
-fail:
-	log_warn("%s: not saved; acknowledgement held back", path);
-	return -1;
-}
-
-static void
-peers_load(struct xgwd *x)
-{
-	char path[PATH_MAX + 16], line[320], jid[256];
-	unsigned long long seq;
-	struct peer_seq *ps;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/peers", x->conf->state_dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%255s %llu", jid, &seq) != 2 ||
-		    (ps = peer_of(x, jid)) == NULL) {
-			log_warnx("%s: bad line ignored: %s", path, line);
-			continue;
-		}
-		ps->seq = ps->done = ps->acked = seq;
-	}
-	fclose(f);
-}
-
-static void
-send_ack(struct xgwd *x, struct peer_seq *ps)
-{
-	xmpp_stanza_t *ack;
-
-	if (ps->done > ps->acked && peers_save(x) == -1)
-		return;
-	if ((ack = xgw_el_new(x->ctx, "ack", XGW_NS)) == NULL)
-		fatalx("out of memory");
-	xgw_set_uint(ack, "seq", ps->done);
-	ps->acked = ps->done;
-	send_to_link(x, ps->jid, ack);
-	xmpp_stanza_release(ack);
-}
-
-/* Moves done over every finished event; acknowledges in batches. */
-static void
-peer_advance(struct xgwd *x, struct peer_seq *ps)
-{
-	uint64_t was = ps->done;
-
-	while (ps->done < ps->seq &&
-	    ps->finished[(ps->done + 1) % EVENT_WINDOW]) {
-		ps->finished[(ps->done + 1) % EVENT_WINDOW] = 0;
-		ps->done++;
-	}
-	/* recorded soon, not only with the next ack: less to repeat after a crash */
-	if (ps->done != was && !x->peers_dirty) {
-		x->peers_dirty = 1;
-		x->peers_save_at = now_ms() + PEERS_SAVE_MS;
-	}
-	if (ps->done - ps->acked >= ACK_EVERY)
-		send_ack(x, ps);
-}
-
-/* A confirming adapter finished with the events up to count. */
-static void
-adapter_delivered(struct xgwd *x, struct adapter_proc *ap, uint64_t count)
-{
-	if (count < ap->delivered || count - ap->delivered > ap->hlen) {
-		log_warnx("adapter=%s: delivered %llu, but %llu of %u handed on "
-		    "were counted", ap->conf->proto, (unsigned long long)count,
-		    (unsigned long long)ap->delivered, ap->hlen);
-		return;
-	}
-	for (; ap->delivered < count; ap->delivered++) {
-		struct handed *h = &ap->handed[ap->hhead];
-		struct peer_seq *ps = &x->peers[h->peer];
-
-		ap->hhead = (ap->hhead + 1) % EVENT_WINDOW;
-		ap->hlen--;
-		if (h->seq > ps->done && h->seq <= ps->seq)
-			ps->finished[h->seq % EVENT_WINDOW] = 1;
-		peer_advance(x, ps);
-	}
-}
-
-/*
- * A confirming adapter went away with events unconfirmed: their senders
- * must send them again, so we accept them again.
- */
-void
-xgwd_adapter_gone(struct xgwd *x, struct adapter_proc *ap)
-{
-	for (; ap->hlen > 0; ap->hlen--, ap->hhead = (ap->hhead + 1) %
-	    EVENT_WINDOW) {
-		struct peer_seq *ps = &x->peers[ap->handed[ap->hhead].peer];
-
-		if (ps->seq > ps->done) {
-			memset(ps->finished, 0, sizeof(ps->finished));
-			ps->seq = ps->done;
-		}
-	}
-	ap->delivered = 0;
-	ap->confirms = 0;
-}
-
-/*
- * An event from afar: handed on once, in order, and acknowledged once
- * finished: at once, or when a confirming adapter has published it.
- */
-static void
-event_from_link(struct xgwd *x, const char *from, xmpp_stanza_t *env,
-    const struct xgw_meta *m, struct adapter_proc *ap)
-{
-	char bare[256];
-	struct peer_seq *ps;
-	int confirm = ap != NULL && ap->confirms && ap->fd != -1;
-
-	/* a gateway that reconnects gets a new resource, not a new sequence */
-	snprintf(bare, sizeof(bare), "%.*s", (int)strcspn(from, "/"), from);
-	if ((ps = peer_of(x, bare)) == NULL) {
-		log_warnx("from=%s: too many sending gateways; event dropped",
-		    from);
-		return;
-	}
-	if (m->seq <= ps->seq) {
-		x->c.duplicates++;
-		send_ack(x, ps);
-		return;
-	}
-	if (ps->seq != 0 && m->seq != ps->seq + 1) {
-		/*
-		 * A gap: the sender resends from our last acknowledgement.  An
-		 * unknown sender's first event is its start: its numbers count
-		 * every event it ever sent, to any gateway.
-		 */
-		log_debug("from=%s seq=%llu after %llu: out of order, dropped",
-		    from, (unsigned long long)m->seq,
-		    (unsigned long long)ps->seq);
-		return;
-	}
-	if ((ps->seq != 0 && m->seq - ps->done >= EVENT_WINDOW) ||
-	    (confirm && ap->hlen == EVENT_WINDOW))
-		return;		/* too much unfinished: it will come again */
-	if (ps->seq == 0)
-		ps->done = ps->acked = m->seq - 1;
-	ps->seq = m->seq;
-	if (ap != NULL)
-		send_to_adapter(x, ap, env, m);
-	if (confirm) {
-		ap->handed[(ap->hhead + ap->hlen++) % EVENT_WINDOW] =
-		    (struct handed){ (int)(ps - x->peers), m->seq };
-	} else
-		ps->finished[m->seq % EVENT_WINDOW] = 1;
-	peer_advance(x, ps);
-}
-
-static void
-ack_from_link(struct xgwd *x, xmpp_stanza_t *ack)
-{
-	struct spool_stats ss;
-	struct xgw_err e;
-	uint64_t seq;
-
-	if (xgw_get_uint(ack, "seq", UINT64_MAX, &seq, &e) == -1) {
-		log_warnx("bad ack: %s", e.msg);
-		return;
-	}
-	spool_stats(x->spool, &ss);
-	if (seq <= ss.acked || seq > x->sent_upto)
-		return;
-	if (spool_ack(x->spool, seq) == -1)
-		log_warn("spool ack %llu", (unsigned long long)seq);
-	x->last_ack_ms = now_ms();
-	x->c.acks++;
-	pump_events(x);
 }
 
 static void
@@ -914,7 +551,7 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 		return;
 	}
 	if ((el = xmpp_stanza_get_child_by_name_and_ns(st, "ack", XGW_NS)) != NULL) {
-		ack_from_link(x, el);
+		event_ack(x, el);
 		return;
 	}
 	if ((env = xmpp_stanza_get_child_by_name_and_ns(st, "pdu", XGW_NS)) == NULL)
@@ -949,13 +586,13 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 		snprintf(pd->from, sizeof(pd->from), "%s", from);
 		memcpy(pd->src, m.src, sizeof(pd->src));
 		pd->route = m.route;
-		send_to_adapter(x, ap, env, &m);
+		xgwd_to_adapter(x, ap, env, &m);
 		break;
 	case XGW_RESPONSE:
 		if ((pd = pending_find(x->out, m.flow, m.seq)) == NULL)
 			break;
 		if (pd->adapter < x->nadapters)
-			send_to_adapter(x, &x->adapters[pd->adapter], env, &m);
+			xgwd_to_adapter(x, &x->adapters[pd->adapter], env, &m);
 		pd->used = 0;
 		break;
 	}
@@ -970,12 +607,9 @@ on_link_up(void *arg, int resumed)
 	spool_stats(x->spool, &ss);
 	log_info("link up%s; resending events after seq=%llu",
 	    resumed ? " (session resumed)" : "", (unsigned long long)ss.acked);
-	/* what was in flight may be lost: the receiver drops duplicates */
-	x->sent_upto = ss.acked;
-	x->last_ack_ms = now_ms();
 	if (x->broker_mode)
 		broker_register(x);
-	pump_events(x);
+	event_link_up(x);
 }
 
 static void
@@ -983,22 +617,6 @@ on_link_down(void *arg, const char *why)
 {
 	(void)arg;
 	log_warnx("link down: %s", why);
-}
-
-/* The receiving side acknowledges what it holds, at least every ACK_DELAY_MS. */
-static void
-ack_timers(struct xgwd *x)
-{
-	static uint64_t next;
-	uint64_t now = now_ms();
-
-	if (now < next)
-		return;
-	next = now + ACK_DELAY_MS;
-	for (size_t i = 0; i < sizeof(x->peers) / sizeof(x->peers[0]); i++)
-		if (x->peers[i].jid[0] != '\0' &&
-		    x->peers[i].done > x->peers[i].acked && link_is_up(x->link))
-			send_ack(x, &x->peers[i]);
 }
 
 static void
@@ -1027,7 +645,7 @@ adapter_input(struct xgwd *x, struct adapter_proc *ap)
 			break;
 		case FRAME_DELIVERED:
 			if (ap->confirms)
-				adapter_delivered(x, ap, f.seq);
+				event_delivered(x, ap, f.seq);
 			break;
 		case FRAME_STANZA:
 			xgwd_stanza_from_adapter(x, ap, &f);
@@ -1145,6 +763,19 @@ xgwd_status(struct xgwd *x, char *buf, size_t len)
 	    (unsigned long long)ss.bytes, (unsigned long long)ss.max_bytes,
 	    (unsigned long long)ss.next_seq, (unsigned long long)ss.acked,
 	    (unsigned long long)x->sent_upto, (unsigned long long)ss.refused);
+	for (int i = 0; i < x->nlanes; i++)
+		if (x->lanes[i].last > ss.acked)
+				OUT("lane %s last %llu acked %llu\n",
+			    x->lanes[i].dst[0] ? x->lanes[i].dst : "-",
+			    (unsigned long long)x->lanes[i].last,
+			    (unsigned long long)x->lanes[i].acked);
+	for (int i = 0; i < x->nplaces; i++)
+		OUT("place %s %s seq %llu done %llu acked %llu\n",
+		    x->places[i].jid, x->places[i].lane[0] ?
+		    x->places[i].lane : "-",
+		    (unsigned long long)x->places[i].seq,
+		    (unsigned long long)x->places[i].done,
+		    (unsigned long long)x->places[i].acked);
 	for (int i = 0; i < x->nadapters; i++) {
 		struct adapter_proc *ap = &x->adapters[i];
 
@@ -1217,8 +848,8 @@ poll_timeout(struct xgwd *x)
 		t = 1000;
 	if (p >= 0 && p < t)
 		t = p;
-	if (x->peers_dirty && t > PEERS_SAVE_MS)
-		t = PEERS_SAVE_MS;
+	if ((p = event_timeout_ms(x)) >= 0 && p < t)
+		t = p;
 	/* TLS may hold decrypted bytes that poll cannot see */
 	if (link_is_up(x->link) && t > 50)
 		t = 50;
@@ -1281,16 +912,14 @@ loop(struct xgwd *x)
 				control_flush(x, c);
 		}
 		link_run(x->link, pfd[2].revents);
-		pump_events(x);
-		ack_timers(x);
+		event_pump(x);
+		event_timers(x);
 		proc_timers(x);
 		notify_timers(x);
 		for (int i = 0; i < x->nadapters; i++)
 			if (x->adapters[i].fd != -1 &&
 			    frame_pending(&x->adapters[i].wr))
 				frame_flush(&x->adapters[i].wr, x->adapters[i].fd);
-		if (x->peers_dirty && now_ms() >= x->peers_save_at)
-			peers_save(x);
 		/*
 		 * Group commit: one fsync for all the events this turn
 		 * took.  Under load a turn takes many, and the time an fsync
@@ -1298,8 +927,8 @@ loop(struct xgwd *x)
 		 * for nothing but its own fsync.
 		 */
 		if (x->spool_dirty) {
-			spool_flush(x);
-			pump_events(x);
+			event_flush(x);
+			event_pump(x);
 		}
 	}
 }
@@ -1319,7 +948,6 @@ main(int argc, char *argv[])
 	struct xgw_policy_err pe;
 	struct link_conf lc;
 	struct link_cb cb = { on_link_up, on_link_down, on_link_stanza, &x };
-	char err[256];
 	int ch, checkonly = 0, verbose = 0;
 
 	x.conf_path = "/etc/xgw/xgw.conf";
@@ -1362,20 +990,9 @@ main(int argc, char *argv[])
 	x.adapter_dir = getenv("XGW_ADAPTER_DIR") ? getenv("XGW_ADAPTER_DIR") :
 	    XGW_ADAPTER_DIR;
 	gateway_uuid(&x);
-	peers_load(&x);
 	/* a component's JID has no node: the broker; a user's: a peer gateway */
 	x.broker_mode = strchr(x.conf->xmpp.broker, '@') == NULL;
-	if ((x.spool = spool_open(x.conf->spool_dir, x.conf->spool_max, err,
-	    sizeof(err))) == NULL)
-		fatalx("spool: %s", err);
-	{
-		struct spool_stats ss;
-
-		/* what survived a restart was durable when it was written */
-		spool_stats(x.spool, &ss);
-		x.spool_next_seq = ss.next_seq;
-		x.synced_upto = ss.next_seq - 1;
-	}
+	event_open(&x);
 	for (int i = 0; i < MAX_CTL_CLIENTS; i++)
 		x.ctl[i].fd = -1;
 	x.ctl_fd = control_listen(x.conf->control);
@@ -1402,7 +1019,7 @@ main(int argc, char *argv[])
 	notify_status(&x, "READY=1\n");
 	loop(&x);
 	sdnotify("STOPPING=1");
-	spool_flush(&x);
+	event_flush(&x);
 	proc_stop_all(&x);
 	link_stop(x.link);
 	spool_close(x.spool);

@@ -4,6 +4,7 @@
  * per adapter over a socketpair each.
  *
  *   xgwd.c     the main loop and the routing of stanzas
+ *   event.c    events: the spool, lanes, acknowledgements, the peers file
  *   proc.c     adapter processes: start, frames, reaping, restart backoff
  *   control.c  the control socket: status, reload, tap
  */
@@ -23,7 +24,9 @@
 #define MAX_CTL_CLIENTS	16
 #define MAX_PENDING	4096	/* requests awaiting an answer, each way */
 #define MAX_FLOWS	256	/* flows the broker pushed to this gateway */
-#define EVENT_WINDOW	1024	/* events of one sender handed on, not yet finished */
+#define EVENT_WINDOW	1024	/* events handed to one adapter, not yet finished */
+#define MAX_LANES	256	/* far endpoints with events in the spool */
+#define MAX_PLACES	256	/* (sending gateway, lane) pairs a receiver follows */
 
 /* A flow the broker activated: only its traffic leaves this gateway. */
 struct bflow {
@@ -51,12 +54,12 @@ struct adapter_proc {
 	/*
 	 * An adapter that confirms delivery (FRAME_READY "delivery-confirmed")
 	 * counts the events it has finished with; these are the ones handed to
-	 * it and not yet counted, in order: (sender slot, sequence).
+	 * it and not yet counted, in order: (place, sequence).
 	 */
 	int		 confirms;
 	uint64_t	 delivered;
 	struct handed {
-		int		 peer;
+		int		 place;
 		uint64_t	 seq;
 	}		 handed[EVENT_WINDOW];
 	unsigned	 hhead, hlen;
@@ -103,26 +106,38 @@ struct xgwd {
 	int		 nadapters;
 	int		 ctl_fd;
 	struct ctl_client ctl[MAX_CTL_CLIENTS];
-	uint64_t	 sent_upto;	/* highest event seq handed to the link */
+	/* the sending side of events (event.c) */
+	uint64_t	 sent_upto;	/* every event up to here sent or settled */
+	uint64_t	 sent_max;	/* acks above it name no event we sent */
 	uint64_t	 synced_upto;	/* highest event seq made durable */
 	uint64_t	 spool_next_seq;
-	uint64_t	 last_ack_ms;	/* when the acked seq last moved */
+	uint64_t	 settled_ms;	/* when the oldest unsettled event last changed */
 	int		 spool_dirty;
-	struct pending	 out[MAX_PENDING], in[MAX_PENDING];
-	/* receiving side: highest event seq delivered per sending gateway */
-	/*
-	 * The receiving side, per sending gateway: seq is the highest event
-	 * accepted, done the highest with every event up to it finished (a
-	 * confirming adapter has published it), acked what the sender was told
-	 * (and state-dir/peers holds).
-	 */
-	struct peer_seq {
-		char		 jid[256];
-		uint64_t	 seq, done, acked;
-		uint8_t		 finished[EVENT_WINDOW];	/* by seq % EVENT_WINDOW */
-	}		 peers[64];
+	struct lane {
+		char		 dst[46];	/* the far endpoint; "": none named */
+		uint64_t	 last;		/* the newest event spooled for it */
+		uint64_t	 acked;		/* its receiver has every one up to here */
+	}		 lanes[MAX_LANES];
+	int		 nlanes;
+	struct inflight {			/* sent, not settled: a ring of window */
+		uint64_t	 seq;
+		int		 lane;
+	}		*inflight;
+	unsigned	 ifhead, iflen;
+	/* the receiving side: one place per sending gateway's lane */
+	struct place {
+		char		 jid[256];	/* the sender, bare */
+		char		 lane[46];
+		uint64_t	 seq;		/* the newest event taken */
+		uint64_t	 done;		/* the newest finished, as all before it */
+		uint64_t	 acked;		/* told the sender; state-dir/peers has it */
+		unsigned	 unacked;	/* finished since */
+	}		 places[MAX_PLACES];
+	int		 nplaces, last_place;
 	int		 peers_dirty;	/* state-dir/peers is behind */
 	uint64_t	 peers_save_at;
+	uint64_t	 acks_due_ms;
+	struct pending	 out[MAX_PENDING], in[MAX_PENDING];
 	/* events spooled since the last sync: told to their adapters after it */
 	struct taken {
 		int		 adapter;
@@ -161,7 +176,27 @@ void		 control_flush(struct xgwd *, struct ctl_client *);
 void		 control_close(struct ctl_client *);
 void		 control_tap(struct xgwd *, int adapter, const char *line);
 
-/* xgwd.c: what the control socket and the adapters call back into */
+/* event.c */
+void		 event_open(struct xgwd *);
+void		 event_spool(struct xgwd *, struct adapter_proc *, xmpp_stanza_t *,
+		    const struct xgw_meta *);
+void		 event_flush(struct xgwd *);
+void		 event_pump(struct xgwd *);
+void		 event_ack(struct xgwd *, xmpp_stanza_t *);
+void		 event_link_up(struct xgwd *);
+void		 event_from_link(struct xgwd *, const char *from, xmpp_stanza_t *,
+		    const struct xgw_meta *, struct adapter_proc *);
+void		 event_delivered(struct xgwd *, struct adapter_proc *, uint64_t);
+void		 event_timers(struct xgwd *);
+int		 event_timeout_ms(const struct xgwd *);
+
+/* xgwd.c: what the other parts call back into */
+char		*xgwd_text(xmpp_stanza_t *, size_t *);
+void		 xgwd_to_adapter(struct xgwd *, struct adapter_proc *,
+		    xmpp_stanza_t *, const struct xgw_meta *);
+int		 xgwd_to_link(struct xgwd *, const char *to, xmpp_stanza_t *);
+void		 xgwd_fail(struct xgwd *, struct adapter_proc *,
+		    const struct xgw_meta *, const char *why);
 void		 xgwd_stanza_from_adapter(struct xgwd *, struct adapter_proc *,
 		    const struct frame *);
 int		 xgwd_reload(struct xgwd *, char *msg, size_t);
