@@ -30,7 +30,7 @@
 #include "log.h"
 #include "xgwd.h"
 
-#define RESEND_MS	10000	/* oldest event unsettled this long: resend */
+#define RESEND_MS	10000	/* oldest event unsettled this long: hold its lane */
 #define ACK_EVERY	64	/* the receiver acknowledges at least this often */
 #define ACK_DELAY_MS	200	/* ... or after this long */
 #define PEERS_SAVE_MS	20	/* finished events recorded at least this often */
@@ -134,7 +134,10 @@ send_event(struct xgwd *x, const char *head, size_t hlen, const char *env,
 	return rc;
 }
 
-/* Drops the settled events at the head of what is in flight, then the spool's. */
+/*
+ * Drops the settled events at the head of what is in flight, then the
+ * spool's below the oldest event not settled: in flight, or held back.
+ */
 static void
 settle(struct xgwd *x)
 {
@@ -148,6 +151,9 @@ settle(struct xgwd *x)
 		x->settled_ms = now_ms();
 	}
 	upto = x->iflen > 0 ? x->inflight[x->ifhead].seq - 1 : x->sent_upto;
+	for (int i = 0; i < x->nlanes && x->nheld > 0; i++)
+		if (x->lanes[i].held != 0 && x->lanes[i].held - 1 < upto)
+			upto = x->lanes[i].held - 1;
 	spool_stats(x->spool, &ss);
 	if (upto > ss.acked && spool_ack(x->spool, upto) == -1)
 		log_warn("spool ack %llu", (unsigned long long)upto);
@@ -165,6 +171,70 @@ resend_all(struct xgwd *x)
 	x->settled_ms = now_ms();
 }
 
+static void
+release(struct xgwd *x, struct lane *l)
+{
+	if (l->held != 0) {
+		l->held = 0;
+		x->nheld--;
+	}
+}
+
+/*
+ * The oldest event waited RESEND_MS: its lane's gateway is away, or the
+ * event was lost.  The lane is held back from its oldest unsettled event
+ * on, so that the others' events go on; that event alone is sent again
+ * every RESEND_MS, and the lane's acknowledgement of it releases the lane.
+ */
+static void
+hold(struct xgwd *x)
+{
+	struct inflight *f = &x->inflight[x->ifhead];
+	struct lane *l = &x->lanes[f->lane];
+
+	log_warnx("event seq=%llu for %s unacknowledged for %ds: its lane "
+	    "held back, the others go on", (unsigned long long)f->seq,
+	    l->dst[0] ? l->dst : "-", RESEND_MS / 1000);
+	if (l->held == 0)
+		x->nheld++;
+	l->held = f->seq;
+	l->probe_ms = 0;
+	resend_all(x);
+}
+
+static int
+send_record(struct xgwd *x, char **head, size_t *hlen, const char *env,
+    size_t elen)
+{
+	if (*head == NULL)
+		*head = event_head(x, hlen);
+	return send_event(x, *head, *hlen, env, elen);
+}
+
+/* Each held lane's oldest event, sent again alone every RESEND_MS. */
+static void
+probe_held(struct xgwd *x, char **head, size_t *hlen)
+{
+	const uint8_t *p;
+	const char *env;
+	char dst[46];
+	uint64_t seq, now = now_ms();
+	size_t len, elen;
+
+	for (int i = 0; i < x->nlanes && x->nheld > 0; i++) {
+		struct lane *l = &x->lanes[i];
+
+		if (l->held == 0 || now < l->probe_ms)
+			continue;
+		l->probe_ms = now + RESEND_MS;
+		if (spool_next(x->spool, l->held - 1, &seq, &p, &len) == 1 &&
+		    seq == l->held &&
+		    record_split(p, len, dst, &env, &elen) == 0 &&
+		    send_record(x, head, hlen, env, elen) == 0)
+			x->c.events_sent++;
+	}
+}
+
 /* Hands events to the link from the spool, within the window. */
 void
 event_pump(struct xgwd *x)
@@ -178,12 +248,9 @@ event_pump(struct xgwd *x)
 
 	if (!link_is_up(x->link))
 		return;
-	if (x->iflen > 0 && now_ms() - x->settled_ms > RESEND_MS) {
-		log_warnx("event seq=%llu unacknowledged for %ds: resending",
-		    (unsigned long long)x->inflight[x->ifhead].seq,
-		    RESEND_MS / 1000);
-		resend_all(x);
-	}
+	if (x->iflen > 0 && now_ms() - x->settled_ms > RESEND_MS)
+		hold(x);
+	probe_held(x, &head, &hlen);
 	/*
 	 * Only what is durable leaves: after a power failure the spool
 	 * continues from its last durable record, and a number the far side
@@ -200,10 +267,9 @@ event_pump(struct xgwd *x)
 			x->sent_upto = seq;
 			continue;
 		}
-		if (seq > l->acked) {	/* else settled before a resend */
-			if (head == NULL)
-				head = event_head(x, &hlen);
-			if (send_event(x, head, hlen, env, elen) == -1)
+		/* settled before a resend, or its lane held back */
+		if (seq > l->acked && (l->held == 0 || seq < l->held)) {
+			if (send_record(x, &head, &hlen, env, elen) == -1)
 				break;
 			if (x->iflen == 0)
 				x->settled_ms = now_ms();
@@ -322,14 +388,25 @@ event_ack(struct xgwd *x, xmpp_stanza_t *ack)
 		return;
 	l->acked = seq;
 	x->c.acks++;
+	if (l->held != 0 && seq >= l->held) {
+		log_info("lane %s acknowledged again: released",
+		    l->dst[0] ? l->dst : "-");
+		release(x, l);
+		resend_all(x);
+	}
 	settle(x);
 	event_pump(x);
 }
 
-/* After a new session: what was in flight may be lost; receivers drop duplicates. */
+/*
+ * After a new session: what was in flight may be lost, receivers drop
+ * duplicates, and a lane held back may have been the link's fault.
+ */
 void
 event_link_up(struct xgwd *x)
 {
+	for (int i = 0; i < x->nlanes; i++)
+		release(x, &x->lanes[i]);
 	resend_all(x);
 	event_pump(x);
 }

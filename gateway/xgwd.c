@@ -765,10 +765,11 @@ xgwd_status(struct xgwd *x, char *buf, size_t len)
 	    (unsigned long long)x->sent_upto, (unsigned long long)ss.refused);
 	for (int i = 0; i < x->nlanes; i++)
 		if (x->lanes[i].last > ss.acked)
-				OUT("lane %s last %llu acked %llu\n",
+				OUT("lane %s last %llu acked %llu held %llu\n",
 			    x->lanes[i].dst[0] ? x->lanes[i].dst : "-",
 			    (unsigned long long)x->lanes[i].last,
-			    (unsigned long long)x->lanes[i].acked);
+			    (unsigned long long)x->lanes[i].acked,
+			    (unsigned long long)x->lanes[i].held);
 	for (int i = 0; i < x->nplaces; i++)
 		OUT("place %s %s seq %llu done %llu acked %llu\n",
 		    x->places[i].jid, x->places[i].lane[0] ?

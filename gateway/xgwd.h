@@ -117,8 +117,10 @@ struct xgwd {
 		char		 dst[46];	/* the far endpoint; "": none named */
 		uint64_t	 last;		/* the newest event spooled for it */
 		uint64_t	 acked;		/* its receiver has every one up to here */
+		uint64_t	 held;		/* held back from this event on; 0: not */
+		uint64_t	 probe_ms;	/* when its held event goes again */
 	}		 lanes[MAX_LANES];
-	int		 nlanes;
+	int		 nlanes, nheld;
 	struct inflight {			/* sent, not settled: a ring of window */
 		uint64_t	 seq;
 		int		 lane;
