@@ -836,6 +836,15 @@ op_dev_timeout(struct parser *ps, void *arg)
 	    "a duration 1ms..10m");
 }
 
+static void
+op_dev_body_max(struct parser *ps, void *arg)
+{
+	struct conf_device *d = arg;
+
+	d->body_max = size(ps, "device body-max", 1ull << 20, 1024ull << 30,
+	    "a size 1M..1024G");
+}
+
 static int
 is_mqtt(const struct conf_adapter *a)
 {
@@ -866,13 +875,15 @@ op_dev_version(struct parser *ps, void *arg)
 }
 
 /* The options after D_N are an MQTT device's only. */
-enum { D_HOST, D_PORT, D_UNIT, D_TIMEOUT, D_N, D_VERSION = D_N, D_N_MQTT };
+enum { D_HOST, D_PORT, D_UNIT, D_TIMEOUT, D_BODY_MAX, D_N, D_VERSION = D_N,
+    D_N_MQTT };
 
 static const struct kw device_opts[D_N_MQTT] = {
 	[D_HOST] = { "host", op_dev_host, 0 },
 	[D_PORT] = { "port", op_dev_port, 0 },
 	[D_UNIT] = { "unit", op_dev_unit, 0 },
 	[D_TIMEOUT] = { "timeout", op_dev_timeout, 0 },
+	[D_BODY_MAX] = { "body-max", op_dev_body_max, 0 },
 	[D_VERSION] = { "version", op_dev_version, 0 },
 };
 
@@ -916,6 +927,10 @@ st_device(struct parser *ps, void *arg)
 	if (seen[D_UNIT].line != 0 && strcmp(a->proto, "modbus") != 0)
 		lex_err(&ps->lx, seen[D_UNIT].line, seen[D_UNIT].col,
 		    "unit is a Modbus setting, this adapter is %s", a->proto);
+	if (seen[D_BODY_MAX].line != 0 && strcmp(a->proto, "http") != 0)
+		lex_err(&ps->lx, seen[D_BODY_MAX].line, seen[D_BODY_MAX].col,
+		    "device body-max is an HTTP setting, this adapter is %s",
+		    a->proto);
 	if (d->port == 0)
 		d->port = proto_of(a)->port;
 	a->ndevices++;
@@ -1763,6 +1778,10 @@ print_adapter(FILE *f, const struct conf_adapter *a)
 			fprintf(f, " version %u", d->version);
 		fprintf(f, " timeout ");
 		print_ms(f, d->timeout_ms);
+		if (d->body_max != 0) {
+			fprintf(f, " body-max ");
+			print_size(f, d->body_max);
+		}
 		fputc('\n', f);
 	}
 	for (int i = 0; i < a->npolls; i++)

@@ -28,6 +28,7 @@ struct conf_device {
 	int		 unit;			/* Modbus unit id, -1 when not set */
 	unsigned	 timeout_ms;
 	uint8_t		 version;		/* MQTT: 4 (3.1.1) or 5; 0 for the others */
+	uint64_t	 body_max;		/* HTTP: the device's body-max; 0: the block's */
 };
 
 /* Client side: local requests matching this go to a remote endpoint. */

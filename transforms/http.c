@@ -1051,7 +1051,8 @@ xgw_http_body_free(struct xgw_http_body *b)
 	xgw_buf_free(&b->line);
 }
 
-static const char *const part_kinds[] = { "part", "pull", "ack" };
+static const char *const part_kinds[] = { "part", "pull", "ack", "cancel" };
+#define NKINDS	(sizeof(part_kinds) / sizeof(part_kinds[0]))
 
 xmpp_stanza_t *
 xgw_http_part_new(xmpp_ctx_t *ctx, const struct xgw_http_part *pt,
@@ -1085,9 +1086,9 @@ xgw_http_part_read(xmpp_stanza_t *el, struct xgw_http_part *pt,
 
 	if (kind == NULL || ns == NULL || strcmp(ns, XGW_NS_HTTP) != 0)
 		return 0;
-	for (k = 0; k < 3 && strcmp(kind, part_kinds[k]) != 0; k++)
+	for (k = 0; k < (int)NKINDS && strcmp(kind, part_kinds[k]) != 0; k++)
 		;
-	if (k == 3)
+	if (k == (int)NKINDS)
 		return 0;
 	memset(pt, 0, sizeof(*pt));
 	pt->kind = k;

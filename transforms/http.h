@@ -93,7 +93,8 @@ void	xgw_http_body_free(struct xgw_http_body *);
 enum xgw_http_pkind {
 	XGW_HTTP_PART,	/* body bytes, part 1, 2, ... of stream S; last="1" ends it */
 	XGW_HTTP_PULL,	/* request: "send part K of the response's body" */
-	XGW_HTTP_ACK	/* response: "part K of the request's body is written" */
+	XGW_HTTP_ACK,	/* response: "part K of the request's body is written" */
+	XGW_HTTP_CANCEL	/* either way: "the stream ends here, cut short" */
 };
 
 struct xgw_http_part {

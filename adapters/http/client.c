@@ -89,8 +89,11 @@ static const struct conf_adapter *conf;
 static struct client *clients[MAX_CLIENTS];
 static int polled[MAX_CLIENTS];		/* slots in the order client_pollfds gave them */
 static uint64_t next_flow = 1, next_seq = 1;
-/* The runtime's cookie: only "a client waits"; flow and seq say which. */
-static char waiting;
+/*
+ * The runtime's cookies: "a client waits" (flow and seq say which), and
+ * "a cancel, whose answer nobody waits for".
+ */
+static char waiting, cancelling;
 
 static struct answer *
 q_at(struct client *c, int i)
@@ -98,12 +101,43 @@ q_at(struct client *c, int i)
 	return &c->q[(c->qhead + i) % PIPELINE];
 }
 
-static void
-answer_free(struct answer *a)
+/* A stanza of c's exchange with the endpoint dst. */
+static struct xgw_meta
+to_endpoint(const struct client *c, const char *dst)
 {
+	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
+
+	memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
+	memcpy(m.dst, dst, sizeof(m.dst));
+	return m;
+}
+
+/*
+ * A streamed answer nobody will read to its end: the device side is told
+ * (a cancel), so that it closes the device's connection now rather than
+ * by the device's timer.  Its answer, or none, changes nothing here.
+ */
+static void
+download_cancel(const struct client *c, struct answer *a)
+{
+	struct xgw_meta m = to_endpoint(c, a->dst);
+
+	m.seq = next_seq++;
+	if (part_send(&m, part_new(XGW_HTTP_CANCEL, a->dl.stream,
+	    a->dl.got + 1, 0, NULL, 0), &cancelling) == -1)
+		log_warn("client %s flow=%llu stream=%llu: cancel not carried",
+		    c->peer, (unsigned long long)c->id,
+		    (unsigned long long)a->dl.stream);
+	a->dl.open = 0;
+}
+
+static void
+answer_free(const struct client *c, struct answer *a)
+{
+	if (a->dl.open)
+		download_cancel(c, a);
 	xgw_buf_free(&a->out);
 	xgw_http_body_free(&a->dl.body);
-	a->dl.open = 0;
 }
 
 static void
@@ -114,7 +148,7 @@ client_close(int slot, const char *why)
 	log_debug("client %s flow=%llu closed: %s", c->peer,
 	    (unsigned long long)c->id, why);
 	for (int i = 0; i < c->qlen; i++)
-		answer_free(q_at(c, i));
+		answer_free(c, q_at(c, i));
 	xgw_http_body_free(&c->up.body);
 	close(c->fd);
 	free(c);
@@ -166,13 +200,13 @@ client_flush(int slot)
 			download_pump(slot, a);
 			return;
 		}
-		answer_free(a);
+		answer_free(c, a);
 		c->qhead = (c->qhead + 1) % PIPELINE;
 		c->qlen--;
 		if (a->close) {
 			/* later answers, if any, are for requests it cancels */
 			for (int i = 0; i < c->qlen; i++)
-				answer_free(q_at(c, i));
+				answer_free(c, q_at(c, i));
 			c->qlen = 0;
 			client_linger(slot);
 			return;
@@ -433,14 +467,6 @@ route_for(const char *target, const char *host)
 	return r;
 }
 
-/* The largest streamed body of route r: its own bound, else the block's. */
-static uint64_t
-route_body_max(int r)
-{
-	return conf->routes[r].body_max != 0 ? conf->routes[r].body_max :
-	    body_max();
-}
-
 /*
  * One request read: its element (the whole message, or the head of a
  * streamed one) took n bytes of the input.  Its place in the queue when
@@ -482,7 +508,7 @@ client_request(int slot, xmpp_stanza_t *el, size_t n,
 		answer_here(slot, a, 502, "no route for this host and path",
 		    streamed != NULL);
 	} else if (streamed != NULL && streamed->mode == XGW_HTTP_LENGTH &&
-	    streamed->left > route_body_max(r)) {
+	    streamed->left > body_max(conf->routes[r].body_max)) {
 		cnt.oversize++;
 		log_warnx("client %s: %s %s: a body of %llu bytes, above the "
 		    "route's bound; answered 413", c->peer, a->method, target,
@@ -490,7 +516,7 @@ client_request(int slot, xmpp_stanza_t *el, size_t n,
 		answer_here(slot, a, 413, "the body is larger than the "
 		    "gateway's bound", 1);
 	} else {
-		a->body_max = route_body_max(r);
+		a->body_max = body_max(conf->routes[r].body_max);
 		memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
 		memcpy(m.dst, conf->routes[r].to, sizeof(m.dst));
 		memcpy(a->dst, m.dst, sizeof(a->dst));
@@ -568,7 +594,7 @@ stream_broken(int slot, struct answer *a, unsigned status, const char *why)
 		upload_end(c);
 	if (a != NULL && !a->began) {
 		/* nothing of its answer went out: a whole one replaces it */
-		answer_free(a);
+		answer_free(c, a);
 		answer_here(slot, a, status, why, 1);
 		return;
 	}
@@ -612,13 +638,11 @@ upload_pump(int slot)
 {
 	struct client *c = clients[slot];
 	struct upload *up = &c->up;
-	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
+	struct xgw_meta m = to_endpoint(c, up->a->dst);
 	struct xgw_err e;
 	size_t used;
 	int rc;
 
-	memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
-	memcpy(m.dst, up->a->dst, sizeof(m.dst));
 	while (up->head_acked && !up->last_sent &&
 	    up->sent - up->acked < WINDOW && c->inlen > 0) {
 		rc = xgw_http_body_walk(&up->body, c->in, c->inlen < PART_MAX ?
@@ -878,10 +902,8 @@ static void
 download_pump(int slot, struct answer *a)
 {
 	struct client *c = clients[slot];
-	struct xgw_meta m = { .flow = c->id, .dir = XGW_REQUEST };
+	struct xgw_meta m = to_endpoint(c, a->dst);
 
-	memcpy(m.src, adapter_gateway(ad), sizeof(m.src));
-	memcpy(m.dst, a->dst, sizeof(m.dst));
 	while (a->dl.open && a->dl.pulled - a->dl.got < WINDOW &&
 	    a->out.len - a->off <= PART_MAX) {
 		m.seq = next_seq++;
@@ -967,16 +989,23 @@ upload_ack(int slot, const struct xgw_http_part *pt)
 	client_process(slot);
 }
 
-/* A part, or an acknowledgement, of a stream of one of our connections. */
+/*
+ * A part, an acknowledgement or a cancel of a stream of one of our
+ * connections.  A cancel answers a pull when the device side ended the
+ * answer (a body that broke its framing or passed the device's bound),
+ * or answers ours.
+ */
 void
 client_part(const struct xgw_http_part *pt, struct xgw_buf *data,
     uint64_t flow, uint64_t seq)
 {
+	void *cookie = adapter_answered(ad, flow, seq);
 	struct client *c;
 	int slot;
 
-	if (adapter_answered(ad, flow, seq) == NULL ||
-	    (c = client_by_flow(flow, &slot)) == NULL) {
+	if (cookie == &cancelling)
+		return;
+	if (cookie == NULL || (c = client_by_flow(flow, &slot)) == NULL) {
 		cnt.late++;
 		return;
 	}
@@ -984,11 +1013,20 @@ client_part(const struct xgw_http_part *pt, struct xgw_buf *data,
 		upload_ack(slot, pt);
 		return;
 	}
-	for (int i = 0; pt->kind == XGW_HTTP_PART && i < c->qlen; i++) {
+	for (int i = 0; i < c->qlen; i++) {
 		struct answer *a = q_at(c, i);
 
-		if (a->dl.open && a->dl.stream == pt->stream) {
+		if (!a->dl.open || a->dl.stream != pt->stream)
+			continue;
+		if (pt->kind == XGW_HTTP_PART) {
 			download_part(slot, a, pt, data);
+			return;
+		}
+		if (pt->kind == XGW_HTTP_CANCEL) {
+			/* ended there: nothing to tell it back */
+			a->dl.open = 0;
+			stream_broken(slot, a, 502, "the device side ended "
+			    "the answer");
 			return;
 		}
 	}
@@ -1083,11 +1121,13 @@ stream_failed(uint64_t flow, uint64_t seq, int timeout, const char *reason)
 }
 
 void
-client_failed(uint64_t flow, uint64_t seq, const char *reason)
+client_failed(uint64_t flow, uint64_t seq, const char *reason, void *cookie)
 {
 	int timeout = strcmp(reason, "timeout") == 0, slot;
 	struct answer *a;
 
+	if (cookie == &cancelling)
+		return;		/* its stream is over here whatever became of it */
 	if (timeout)
 		cnt.timed_out++;
 	else

@@ -10,7 +10,9 @@
  * The connection is kept while the device keeps it (keep-alive) and made
  * again, non-blocking, when a request comes and there is none.  A
  * streamed request is written as its parts come, each acknowledged once
- * written; a streamed answer goes back a part for each pull.
+ * written; a streamed answer goes back a part for each pull, until its
+ * end or a cancel from the client side.  Streamed bodies are held to the
+ * device's body-max, else the block's.
  */
 #include <sys/socket.h>
 #include <netdb.h>
@@ -408,14 +410,18 @@ device_shut(struct device *d)
 	d->connecting = d->reused = 0;
 }
 
-/* The head job's stream cannot go on: its connection and the job go. */
+/*
+ * j's stream ends here, cut short: the pulls waiting are answered with a
+ * cancel, so that the client side cuts its answer now, and the job goes
+ * with the connection when it is on the wire, else when its turn comes.
+ */
 static void
-device_broken(struct device *d, struct job *j, const char *why)
+stream_end(struct device *d, struct job *j, const char *why)
 {
-	cnt.dev_streams_broken++;
-	log_warnx("device %s flow=%llu stream=%llu: stream broken: %s; "
-	    "connection closed", d->conf->uuid, (unsigned long long)j->flow,
-	    (unsigned long long)j->stream, why);
+	for (int i = 0; i < j->npulls; i++)
+		stream_send(d, j, j->pulls[i], part_new(XGW_HTTP_CANCEL,
+		    j->stream, j->part_next + i, 0, NULL, 0));
+	j->npulls = 0;
 	if (j != d->q[d->qhead] || !d->busy) {
 		j->dead = 1;
 		return;
@@ -424,6 +430,17 @@ device_broken(struct device *d, struct job *j, const char *why)
 		device_close(d, why);
 	d->inlen = 0;
 	job_pop(d);
+}
+
+/* j's stream cannot go on. */
+static void
+device_broken(struct device *d, struct job *j, const char *why)
+{
+	cnt.dev_streams_broken++;
+	log_warnx("device %s flow=%llu stream=%llu: stream broken: %s; "
+	    "connection closed", d->conf->uuid, (unsigned long long)j->flow,
+	    (unsigned long long)j->stream, why);
+	stream_end(d, j, why);
 }
 
 /* j's stream is over here: what still comes for it is answered so. */
@@ -508,7 +525,8 @@ device_stream(struct device *d)
 	rc = xgw_http_head(adapter_ctx(ad), &d->sess, XGW_RESPONSE, d->in,
 	    d->inlen, &hlen, &el, &j->dn, &e);
 	if (rc != 1 || j->dn.mode == XGW_HTTP_NONE ||
-	    (j->dn.mode == XGW_HTTP_LENGTH && j->dn.left > body_max())) {
+	    (j->dn.mode == XGW_HTTP_LENGTH &&
+	    j->dn.left > body_max(d->conf->body_max))) {
 		cnt.dev_bad++;
 		if (rc == 1)
 			xmpp_stanza_release(el);
@@ -516,7 +534,7 @@ device_stream(struct device *d)
 		    "the gateway's bound");
 		return;
 	}
-	j->dn.max = body_max();
+	j->dn.max = body_max(d->conf->body_max);
 	if (j->stream == 0)
 		j->stream = j->seq;
 	version = xmpp_stanza_get_attribute(el, "version");
@@ -708,7 +726,7 @@ device_connected(struct device *d)
  * (part 0) once written to the device.
  */
 static int
-upload_open(struct job *j, xmpp_stanza_t *el)
+upload_open(const struct device *d, struct job *j, xmpp_stanza_t *el)
 {
 	struct xgw_err e;
 	size_t hlen;
@@ -718,7 +736,7 @@ upload_open(struct job *j, xmpp_stanza_t *el)
 	    j->req.data, j->req.len, &hlen, NULL, &j->up, &e) != 1)
 		return -1;
 	cnt.dev_streams++;
-	j->up.max = head_bound(el, body_max());
+	j->up.max = head_bound(el, body_max(d->conf->body_max));
 	j->streamed = j->up_open = 1;
 	j->up_next = 1;
 	j->queued = j->req.len;
@@ -754,6 +772,18 @@ past_end_answer(struct device *d, struct finished *f, const struct xgw_meta *m)
 	f->status = 0;
 }
 
+/* el, a stream element, answers the request m of no job here. */
+static void
+stream_answer(const struct xgw_meta *m, xmpp_stanza_t *el)
+{
+	struct xgw_meta r = { .flow = m->flow, .seq = m->seq,
+	    .dir = XGW_RESPONSE };
+
+	memcpy(r.src, m->dst, sizeof(r.src));
+	memcpy(r.dst, m->src, sizeof(r.dst));
+	part_send(&r, el, NULL);
+}
+
 /*
  * A pull past the end of an answer streamed here: an empty last part; a
  * part of a body cut short: its acknowledgement, or the answer it owes.
@@ -764,8 +794,6 @@ past_end(struct device *d, const struct xgw_meta *m,
 {
 	for (int i = 0; i < FINISHED; i++) {
 		struct finished *f = &d->done[i];
-		struct xgw_meta r = { .flow = m->flow, .seq = m->seq,
-		    .dir = XGW_RESPONSE };
 
 		if (f->stream != pt->stream || f->flow != m->flow ||
 		    strcmp(f->from, m->src) != 0)
@@ -774,14 +802,34 @@ past_end(struct device *d, const struct xgw_meta *m,
 			past_end_answer(d, f, m);
 			return 1;
 		}
-		memcpy(r.src, d->conf->uuid, sizeof(r.src));
-		memcpy(r.dst, m->src, sizeof(r.dst));
-		part_send(&r, part_new(pt->kind == XGW_HTTP_PULL ?
+		stream_answer(m, part_new(pt->kind == XGW_HTTP_PULL ?
 		    XGW_HTTP_PART : XGW_HTTP_ACK, pt->stream, pt->part,
-		    pt->kind == XGW_HTTP_PULL, NULL, 0), NULL);
+		    pt->kind == XGW_HTTP_PULL, NULL, 0));
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * The client side ended the exchange of job j (its client left, or it
+ * cut the answer): the device's connection goes now rather than by the
+ * device's timer.  The cancel is answered with one, whether the stream
+ * is still here or not.
+ */
+static void
+stream_cancel(struct device *d, struct job *j, const struct xgw_meta *m,
+    const struct xgw_http_part *pt)
+{
+	if (j != NULL) {
+		cnt.dev_cancelled++;
+		log_info("device %s flow=%llu stream=%llu: the client side "
+		    "ended the stream; connection closed", d->conf->uuid,
+		    (unsigned long long)m->flow,
+		    (unsigned long long)pt->stream);
+		stream_end(d, j, "the client side ended the stream");
+	}
+	stream_answer(m, part_new(XGW_HTTP_CANCEL, pt->stream, pt->part, 0,
+	    NULL, 0));
 }
 
 /*
@@ -887,7 +935,10 @@ download_pull(struct device *d, struct job *j, const struct xgw_meta *m,
 	device_serve(d);
 }
 
-/* A part of a streamed request, or a pull for one of a streamed answer. */
+/*
+ * A part of a streamed request, a pull for one of a streamed answer, or
+ * the cancel of either.
+ */
 void
 device_part(const struct xgw_meta *m, const struct xgw_http_part *pt,
     struct xgw_buf *data)
@@ -896,6 +947,12 @@ device_part(const struct xgw_meta *m, const struct xgw_http_part *pt,
 	struct device *d = di == -1 ? NULL : &devices[di];
 	struct job *j = d != NULL ? job_of(d, m, pt->stream) : NULL;
 
+	if (pt->kind == XGW_HTTP_CANCEL) {
+		stream_cancel(d, j, m, pt);
+		if (d != NULL)
+			device_kick(d);
+		return;
+	}
 	if (j == NULL && d != NULL && pt->kind != XGW_HTTP_ACK &&
 	    past_end(d, m, pt))
 		return;
@@ -948,12 +1005,21 @@ device_request(const struct xgw_meta *m, xmpp_stanza_t *el)
 		job_error(m->dst, j, 502, d == NULL ? "no such device" :
 		    "device busy");
 	} else if (xmpp_stanza_get_attribute(el, "body") != NULL &&
-	    upload_open(j, el) == -1) {
+	    upload_open(d, j, el) == -1) {
 		cnt.dev_bad++;
 		log_warnx("request flow=%llu seq=%llu: a streamed head without "
 		    "its stream; answered 502", (unsigned long long)m->flow,
 		    (unsigned long long)m->seq);
 		job_error(m->dst, j, 502, "not an HTTP request");
+	} else if (j->streamed && j->up.mode == XGW_HTTP_LENGTH &&
+	    j->up.left > j->up.max) {
+		log_warnx("request flow=%llu seq=%llu for %s: a body of %llu "
+		    "bytes, above the device's bound; answered 413",
+		    (unsigned long long)m->flow, (unsigned long long)m->seq,
+		    m->dst, (unsigned long long)j->up.left);
+		j->close = 1;
+		job_error(m->dst, j, 413, "the body is larger than the "
+		    "gateway's bound");
 	} else {
 		j->close = field_has_token(el, "Connection", "close");
 		j->deadline_ms = adapter_now_ms() + d->conf->timeout_ms;

@@ -141,11 +141,14 @@ part_send(const struct xgw_meta *m, xmpp_stanza_t *el, void *cookie)
 	return rc;
 }
 
-/* The block's body-max: the largest body a stream may carry. */
+/*
+ * The largest body a stream may carry: own (a route's or a device's
+ * body-max) when given, else the block's.
+ */
 uint64_t
-body_max(void)
+body_max(uint64_t own)
 {
-	return adapter_conf(ad)->body_max;
+	return own != 0 ? own : adapter_conf(ad)->body_max;
 }
 
 /*
@@ -195,6 +198,7 @@ static const struct adapter_counter counters[] = {
 	{ "streams-broken", &cnt.streams_broken },
 	{ "device-streams", &cnt.dev_streams },
 	{ "device-streams-broken", &cnt.dev_streams_broken },
+	{ "device-streams-cancelled", &cnt.dev_cancelled },
 };
 
 static int
@@ -243,7 +247,7 @@ on_failed(struct adapter *a, uint64_t flow, uint64_t seq, const char *reason,
 {
 	(void)a;
 	if (cookie != NULL)
-		client_failed(flow, seq, reason);
+		client_failed(flow, seq, reason, cookie);
 }
 
 int

@@ -39,9 +39,9 @@
  * A larger message is streamed: its head, then its body in parts of at
  * most PART_MAX bytes, at most WINDOW of them unacknowledged (uploads) or
  * asked for (downloads) per stream, so that each end holds at most
- * WINDOW parts of it whatever its size.  Bodies above the block's
- * body-max (body_max()) are refused (413 for a request, 502 for a
- * response).
+ * WINDOW parts of it whatever its size.  Bodies above their bound
+ * (body_max(): a route's or a device's body-max, else the block's) are
+ * refused (413 for a request, 502 for a response).
  */
 #define PART_MAX	XGW_HTTP_PART_MAX
 #define WINDOW		4
@@ -53,6 +53,7 @@ struct counters {
 	uint64_t	 dev_requests, dev_answers, dev_interim, dev_failed;
 	uint64_t	 dev_timeouts, dev_retries, dev_bad;
 	uint64_t	 streams, streams_broken, dev_streams, dev_streams_broken;
+	uint64_t	 dev_cancelled;
 };
 
 extern struct adapter	*ad;
@@ -65,7 +66,7 @@ int		 field_has_token(xmpp_stanza_t *, const char *name,
 		    const char *token);
 void		 sess_expect(struct xgw_http_sess *, const char *method);
 const char	*el_method(xmpp_stanza_t *);
-uint64_t	 body_max(void);
+uint64_t	 body_max(uint64_t own);
 uint64_t	 head_bound(xmpp_stanza_t *, uint64_t max);
 xmpp_stanza_t	*part_new(enum xgw_http_pkind, uint64_t stream, uint64_t part,
 		    int last, const uint8_t *, size_t);
@@ -78,7 +79,8 @@ void		 client_run(const struct pollfd *, int n);
 void		 client_answer(xmpp_stanza_t *, uint64_t flow, uint64_t seq);
 void		 client_part(const struct xgw_http_part *, struct xgw_buf *,
 		    uint64_t flow, uint64_t seq);
-void		 client_failed(uint64_t flow, uint64_t seq, const char *reason);
+void		 client_failed(uint64_t flow, uint64_t seq, const char *reason,
+		    void *cookie);
 int		 client_timeout_ms(uint64_t now);
 void		 client_timers(uint64_t now);
 

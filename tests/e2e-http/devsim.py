@@ -14,14 +14,16 @@ connection, as when a server's keep-alive timer fires), /dev/stale
 request on it begins to arrive: the race of a keep-alive timer), anything
 else 404.
 For streaming: any path ending in /sink (any body; the answer is "SHA256
-LENGTH" of the body as decoded), /dev/gen?n=N&mode=cl|chunked|close[&mark=1]
+LENGTH" of the body as decoded), any ending in /gen?n=N&mode=cl|chunked|close[&mark=1]
 (N bytes of gen_body(N), with Content-Length, in chunks of varying sizes
 with extensions and a trailer, or until close; mark adds X-Bounded: 1),
 /dev/early?n=N (413 with Connection: close after N bytes of the body,
 the rest read and dropped, as servers close).  Exchanges above 1 MiB are
 logged as {"req_sha256", "req_len", "rsp_sha256", "rsp_len"}; a request
 whose connection ends inside its body as {"partial": body bytes read},
-an early answer as {"early": body bytes read before it}.
+an early answer as {"early": body bytes read before it}, an answer above
+1 MiB whose connection ends before it is all sent as {"aborted": target,
+"t": the time it ended}.
 It sends 100 Continue when asked, as http.server does.
 """
 import hashlib
@@ -162,7 +164,7 @@ def answer(method, target, body):
     if path.endswith("/sink"):
         return fixed(b"200 OK", b"%s %d\n" % (
             hashlib.sha256(body).hexdigest().encode(), len(body))), False
-    if path == "/dev/gen":
+    if path.endswith("/gen"):
         return gen(query)
     if path == "/dev/slow":
         time.sleep(3)
@@ -212,6 +214,8 @@ class Handler(socketserver.StreamRequestHandler):
                 self.connection.sendall(rsp)
             except OSError:
                 close = True
+                if len(rsp) > 1 << 20:
+                    log({"aborted": target, "t": time.time()})
             if close or headers.get(b"connection", b"").lower() == b"close":
                 return
             if target == "/dev/stale":

@@ -14,7 +14,9 @@
 # Routes by host: two more device simulators behind B are reached by
 # the Host field (or an absolute-form target's authority) of the same
 # path; an unknown host falls back to the host-less route, or gets 502
-# where there is none; a missing or doubled Host gets 400.
+# where there is none; a missing or doubled Host gets 400.  (/small,
+# /bounded and /patient, a route's and a device's body-max and a device's
+# long timeout, are stream.sh's.)
 # Then, with gateway B stopped, gateway A answers 504 after its timeout.
 #
 #   http2gw.sh XGWD XGWCTL XGW-HTTP SRCDIR
@@ -47,6 +49,8 @@ d1=urn:uuid:11111111-1111-4111-8111-111111111111
 d2=urn:uuid:22222222-2222-4222-8222-222222222222
 d3=urn:uuid:33333333-3333-4333-8333-333333333333
 d4=urn:uuid:44444444-4444-4444-8444-444444444444
+d5=urn:uuid:55555555-5555-4555-8555-555555555555
+d6=urn:uuid:66666666-6666-4666-8666-666666666666
 
 # "bound=1m" and X-Bounded: streamed bodies of unknown size held to 1 MiB
 # by the rules (stream.py)
@@ -72,12 +76,16 @@ gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules
 	route \"/\" host \"gamma.example\" to $d3
 	route \"/only\" host \"alpha.example\" to $d3
 	route \"/small\" to $d1 body-max 1M
+	route \"/bounded\" to $d5
+	route \"/patient\" to $d6
 }"
 gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter http {
 	device $d1 host 127.0.0.1 port $dev_port timeout 1s
 	device $d2 host 127.0.0.1 port $closed_port timeout 1s
 	device $d3 host 127.0.0.1 port $dev3_port timeout 1s
 	device $d4 host 127.0.0.1 port $dev4_port timeout 1s
+	device $d5 host 127.0.0.1 port $dev_port timeout 1s body-max 1M
+	device $d6 host 127.0.0.1 port $dev_port timeout 10s
 }"
 
 gateways_up b a

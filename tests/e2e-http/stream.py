@@ -238,12 +238,13 @@ def step_bad_chunk():
           "the body)")
 
 
-def wait_entry(n, key, secs=5):
-    """The device's log entry past the first n that has key, or {}."""
+def wait_entry(n, key, secs=5, value=None):
+    """The device's log entry past the first n that has key (with value,
+    when one is given), or {}."""
     end = time.time() + secs
     while True:
         for e in device_log()[n:]:
-            if key in e:
+            if key in e and value in (None, e[key]):
                 return e
         if time.time() > end:
             return {}
@@ -290,21 +291,45 @@ def send_quietly(s, data):
         pass
 
 
-def step_route_bound(path2m, body2m):
-    """A route's own body-max (1M on /small) binds its requests only."""
+def check_upload_bound(target, path2m, body2m, what):
+    """2 MiB to target, bound to 1M by what: with Content-Length 413 before
+    anything reaches the device; chunked 413 and closed, the device having
+    read no more than the bound of it."""
     n = len(device_log())
-    code, _ = curl("-T", path2m, BASE + "/small/sink")
-    check(code == "413", "2 MiB with Content-Length on a route bound to 1M: "
-          "413 (%s)" % code)
+    code, _ = curl("-T", path2m, BASE + target)
+    check(code == "413", "2 MiB with Content-Length on %s: 413 (%s)"
+          % (what, code))
     time.sleep(0.5)
     check(len(device_log()) == n, "... and nothing reached the device")
-    rsp, how, secs = post_chunked(b"/small/sink", body2m)
+    rsp, how, secs = post_chunked(target.encode(), body2m)
     check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed",
-          "2 MiB chunked on that route: 413 and closed (%r, %s)"
-          % (rsp[:40], how))
+          "2 MiB chunked on %s: 413 and closed (%r, %s)"
+          % (what, rsp[:40], how))
     e = wait_entry(n, "partial")
     check(0 < e.get("partial", -1) <= 1 << 20, "... the device read no more "
-          "than the route's bound of its body (%s)" % e)
+          "than the bound of its body (%s)" % e)
+
+
+def check_download_cut(target, what):
+    """A chunked answer passing its bound (1 MiB) by what: cut short at
+    once, never whole."""
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: d\r\n\r\n" % target)
+        start = time.time()
+        rsp, how = recv_all(s, 15)
+        secs = time.time() - start
+    body = rsp.partition(b"\r\n\r\n")[2]
+    check(rsp.startswith(b"HTTP/1.1 200 ") and how in ("reset", "closed") and
+          secs < 2.5 and chunked_end(body) is None and
+          len(body) < (1 << 20) + 65536,
+          "a chunked answer passing %s: cut short, never whole (%r, %s "
+          "after %.1f s, %d body bytes)" % (what, rsp[:20], how, secs,
+                                            len(body)))
+
+
+def step_route_bound(path2m, body2m):
+    """A route's own body-max (1M on /small) binds its requests only."""
+    check_upload_bound("/small/sink", path2m, body2m, "a route bound to 1M")
     code, got = curl("-T", path2m, BASE + "/dev/sink")
     check(code == "200" and got == sink_says(body2m),
           "the same 2 MiB on a route with the block's bound: carried (%s)"
@@ -331,23 +356,21 @@ def step_policy_bound_up(path2m):
           "known, no rule admits it, 403 (%s)" % code)
 
 
+def step_device_bound(path2m, body2m):
+    """A device's own body-max (1M, /bounded) binds what it is sent and
+    what it answers."""
+    check_upload_bound("/bounded/sink", path2m, body2m, "a device bound to 1M")
+    code, _ = curl(BASE + "/bounded/gen?n=%d" % (2 << 20))
+    check(code == "502", "2 MiB with Content-Length from that device: 502 "
+          "(%s)" % code)
+    check_download_cut(b"/bounded/gen?n=%d&mode=chunked" % (2 << 20),
+                       "the device's bound")
+
+
 def step_policy_bound_down():
     """pass response ... body-size 0:1048576 bounds a chunked answer."""
-    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
-        s.sendall(b"GET /dev/gen?n=%d&mode=chunked&mark=1 HTTP/1.1\r\n"
-                  b"Host: d\r\n\r\n" % SIZE)
-        start = time.time()
-        rsp, how = recv_all(s, 15)
-        secs = time.time() - start
-    body = rsp.partition(b"\r\n\r\n")[2]
-    check(rsp.startswith(b"HTTP/1.1 200 ") and b"X-Bounded: 1" in rsp and
-          how in ("reset", "closed") and secs < 5 and
-          chunked_end(body) is None and len(body) < (1 << 20) + 65536,
-          "a chunked answer passing the rule's bound: cut short, never "
-          "whole (%r, %s after %.1f s, %d body bytes)"
-          % (rsp[:20], how, secs, len(body)))
-    # the device side ends the stream left behind by its timer (1 s)
-    time.sleep(1.5)
+    check_download_cut(b"/dev/gen?n=%d&mode=chunked&mark=1" % SIZE,
+                       "the rule's bound")
     code, got = curl(BASE + "/dev/gen?n=%d&mode=chunked&mark=1" % 900000)
     check(code == "200" and sha(got) == sha(gen_body(900000)),
           "a chunked answer within it: whole (%s, %d)" % (code, len(got)))
@@ -391,10 +414,35 @@ def step_stale(path, body):
           "not sent again (%s after %.1f s)" % (code, secs))
 
 
+def step_cancel():
+    """A client reads 100 KiB of a 32 MiB answer and leaves: the device's
+    connection is closed at once, not by its timer (10 s on /patient)."""
+    n = len(device_log())
+    target = "/patient/gen?n=%d" % (32 << 20)
+    got = bytearray()
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.settimeout(10)
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: d\r\n\r\n" % target.encode())
+        while len(got) < (100 << 10) + 200:
+            d = s.recv(1 << 16)
+            if not d:
+                break
+            got += d
+    left = time.time()
+    e = wait_entry(n, "aborted", 5, target)
+    after = "%.2f s later" % (e["t"] - left) if e else "not within 5 s"
+    check(got.startswith(b"HTTP/1.1 200 ") and len(got) > 100 << 10 and
+          e and e["t"] - left < 1,
+          "a client that left after 100 KiB of a streamed answer: the "
+          "device's connection closed %s (%r, %d bytes)"
+          % (after, bytes(got[:15]), len(got)))
+
+
 def main():
     steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
                            "downchunked,downclose,keepalive,echo,denied,badchunk,"
-                           "routebound,boundup,bounddown,early,stale").split(",")
+                           "routebound,devicebound,boundup,bounddown,early,"
+                           "stale,cancel").split(",")
     body = upload_body()
     path = os.path.join(WORK, "upload.bin")
     with open(path, "wb") as f:
@@ -415,10 +463,12 @@ def main():
          "denied": lambda: step_denied(path),
          "badchunk": step_bad_chunk,
          "routebound": lambda: step_route_bound(path2m, body[:2 << 20]),
+         "devicebound": lambda: step_device_bound(path2m, body[:2 << 20]),
          "boundup": lambda: step_policy_bound_up(path2m),
          "bounddown": step_policy_bound_down,
          "early": step_early,
-         "stale": lambda: step_stale(path, body)}[st]()
+         "stale": lambda: step_stale(path, body),
+         "cancel": step_cancel}[st]()
         print("   %s: %.2f s" % (st, time.time() - start), flush=True)
     os.unlink(path)
     os.unlink(path2m)

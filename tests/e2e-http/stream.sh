@@ -9,7 +9,9 @@
 # until close) of 5 MiB, and an upload echoed back streamed, byte for
 # byte at the far side (stream.py); a DELETE with a large body is denied
 # with 403 on its head and nothing reaches the device; a bad chunk inside
-# a streamed upload gets 400.
+# a streamed upload gets 400; bounds by route, by device and by rule; a
+# client that leaves a long download has the device's connection closed
+# at once (a cancel), not by the device's timer.
 # Then each adapter's peak RSS (VmHWM) is held against its bound.
 #
 #   stream.sh XGWD XGWCTL XGW-HTTP SRCDIR

@@ -72,6 +72,8 @@ static const char full[] =
 	"\troute /status host { Plant.Example.NET \"[0:0::1]\"\n"
 	"\t    192.0.2.7 } to " U("a5") "\n"
 	"\troute / host ::2 to " U("a6") " body-max 4G\n"
+	"\tdevice " U("05") " host 127.0.0.1 port 8081 body-max 2048K\n"
+	"\tdevice " U("06") " host ::1\n"
 	"}\n";
 
 static struct xgw_conf *
@@ -245,6 +247,9 @@ full_file(void **state)
 	assert_true(c->adapters[3].body_max == 64ull << 20);
 	/* the default where none is given */
 	assert_true(c->adapters[1].body_max == 1ull << 30);
+	/* a device's own body-max; 0: the block's */
+	assert_true(a->devices[0].body_max == 2ull << 20);
+	assert_true(a->devices[1].body_max == 0);
 	conf_free(c);
 }
 
@@ -381,6 +386,9 @@ adapter_block(void **state)
 	    "\troute \"/sensors\" to " U("a3") "\n"
 	    "\tdevice " U("03") " host \"fe80::1%eth0\" port 5683 timeout 1s\n"
 	    "}\n");
+	n = conf_print_adapter(&c->adapters[3], buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\tdevice " U("05") " host \"127.0.0.1\" "
+	    "port 8081 timeout 90s body-max 2M\n"));
 
 	assert_null(conf_parse_adapter("user xgw\n", &err));
 	assert_string_equal(err.file, "adapter block");
@@ -644,7 +652,18 @@ errors_adapter(void **state)
 	assert_error("adapter modbus {\n\tdevice " U("01") " port 502\n",
 	    "2:2: device " U("01") ": host is required");
 	assert_error("adapter modbus {\n\tdevice " U("01") " hots h\n",
-	    "2:55: expected host, port, unit, timeout or end of line, found 'hots' (did you mean host?)");
+	    "2:55: expected host, port, unit, timeout, body-max or end of line, found 'hots' (did you mean host?)");
+	assert_error("adapter coap {\n\tdevice " U("01") " host h body-max 1M\n",
+	    "2:62: device body-max is an HTTP setting, this adapter is coap");
+	assert_error("adapter http {\n\tdevice " U("01") " host h body-max 1K\n",
+	    "2:71: device body-max: expected a size 1M..1024G, found '1K'");
+	assert_error("adapter http {\n\tdevice " U("01") " host h body-max 1025G\n",
+	    "2:71: device body-max: expected a size 1M..1024G, found '1025G'");
+	assert_error("adapter http {\n\tdevice " U("01") " host h body-max\n",
+	    "2:70: device body-max: expected a size 1M..1024G, found end of line");
+	assert_error("adapter http {\n\tdevice " U("01") " host h body-max 1M "
+	    "body-max 2M\n",
+	    "2:74: body-max is given twice (first at line 2)");
 	assert_error("adapter coap {\n\tdevice " U("01") " host h unit 1\n",
 	    "2:62: unit is a Modbus setting, this adapter is coap");
 	assert_error("adapter modbus {\n\tdevice " U("01") " host h unit 256\n",
@@ -1213,7 +1232,7 @@ errors_mqtt(void **state)
 	    "9:2: expected listen, timeout, body-max, route, device, poll or '}', found 'version'");
 	assert_error(XMPP_MIN "adapter coap {\n\tdevice " U("01")
 	    " host h version 4\n",
-	    "8:62: expected host, port, unit, timeout or end of line, found 'version'");
+	    "8:62: expected host, port, unit, timeout, body-max or end of line, found 'version'");
 	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttls ca ca.pem\n",
 	    "9:9: tls ca \"ca.pem\" is not an absolute path");
 	assert_error(XMPP_MIN "adapter mqtt {\n\tlisten ::1\n\ttls /ca.pem\n",

@@ -247,6 +247,8 @@ parts(void **state)
 	static uint8_t big[XGW_HTTP_PART_MAX + 3];
 	xmpp_stanza_t *el;
 	struct xgw_err e;
+	char *text;
+	size_t len;
 
 	(void)state;
 	el = xgw_http_part_new(ctx, &pt, (const uint8_t *)"\r\n0\r\n", 5);
@@ -276,6 +278,29 @@ parts(void **state)
 	xgw_set_str(el, "part", "1");
 	xgw_set_str(el, "stream", "0");
 	assert_int_equal(xgw_http_part_read(el, &got, &data, &e), -1);
+	xmpp_stanza_release(el);
+	/* a cancel: like a pull, parts from 1, no data, no last; as text and back */
+	pt = (struct xgw_http_part){ XGW_HTTP_CANCEL, 9, 4, 0 };
+	el = xgw_http_part_new(ctx, &pt, NULL, 0);
+	assert_int_equal(xmpp_stanza_to_text(el, &text, &len), XMPP_EOK);
+	xmpp_stanza_release(el);
+	assert_non_null(strstr(text, "kind=\"cancel\""));
+	el = xmpp_stanza_new_from_string(ctx, text);
+	xmpp_free(ctx, text);
+	assert_non_null(el);
+	assert_int_equal(xgw_http_part_read(el, &got, &data, &e), 1);
+	assert_int_equal(got.kind, XGW_HTTP_CANCEL);
+	assert_true(got.stream == 9 && got.part == 4 && got.last == 0);
+	xgw_set_str(el, "part", "0");
+	assert_int_equal(xgw_http_part_read(el, &got, &data, &e), -1);
+	xgw_set_str(el, "part", "4");
+	xgw_set_str(el, "last", "1");
+	assert_int_equal(xgw_http_part_read(el, &got, &data, &e), -1);
+	xmpp_stanza_release(el);
+	el = xgw_http_part_new(ctx, &pt, NULL, 0);
+	assert_int_equal(xgw_set_b64_text(ctx, el, (const uint8_t *)"abc", 3), 0);
+	assert_int_equal(xgw_http_part_read(el, &got, &data, &e), -1);
+	assert_string_equal(e.reason, "bad-element");
 	xmpp_stanza_release(el);
 	/* an empty part that is not the last; an oversize one */
 	pt = (struct xgw_http_part){ XGW_HTTP_PART, 7, 1, 0 };

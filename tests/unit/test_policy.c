@@ -1205,6 +1205,15 @@ http_streams(void **state)
 	    XGW_RESPONSE, 9, &v), XGW_PASS);
 	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PULL, 5, 1),
 	    XGW_REQUEST, 9, &v), XGW_PASS);
+	/* and its cancels, both ways: the engine needs nothing new for them */
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_CANCEL, 5, 2),
+	    XGW_REQUEST, 9, &v), XGW_PASS);
+	assert_string_equal(v.reason, "stream");
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_CANCEL, 5, 2),
+	    XGW_RESPONSE, 9, &v), XGW_PASS);
+	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_CANCEL, 6, 1),
+	    XGW_REQUEST, 9, &v), XGW_BLOCK);
+	assert_string_equal(v.reason, "stream-not-admitted");
 	/* another stream, another flow: not admitted */
 	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_PART, 6, 1),
 	    XGW_REQUEST, 9, &v), XGW_BLOCK);
