@@ -10,7 +10,11 @@
 #   adapter_dir NAME=PATH...
 #                           $t/adapters with the adapters xgwd runs (XGW_ADAPTER_DIR)
 #   status G, link_up G     gateway G's "xgwctl status" ($xgwctl, $t/G.sock); its link is up
-#   gateways_up G...        xgwd -f $t/G.conf for each G in turn ($pid_G), each link up
+#   field G LINE KEY        the value after KEY on G's status line that starts with LINE
+#   gateway_start G [VAR=VALUE...]
+#                           xgwd -f $t/G.conf in the background with those
+#                           variables ($pid_G), its log appended to $t/G.log
+#   gateways_up G...        gateway_start G for each G in turn, each link up
 #   plcsim_start PORT ARG...
 #                           $plcsim ARG... on PORT, its log $t/plc.log, listening
 #   coap_put_exact URL      a PUT (cc, the test's coap-client) reaches the server
@@ -81,13 +85,20 @@ adapter_dir() {
 
 status() { "$xgwctl" status -s "$t/$1.sock"; }
 link_up() { status "$1" | grep -q '^link up'; }
+field() { status "$1" | awk -v l="$2" -v k="$3" '$1 == l { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); exit } }'; }
+
+gateway_start() {
+	local g=$1
+	shift
+	env "$@" "$xgwd" -f "$t/$g.conf" >>"$t/$g.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$g=$!"
+}
 
 gateways_up() {
 	local g
 	for g in "$@"; do
-		"$xgwd" -f "$t/$g.conf" >"$t/$g.log" 2>&1 &
-		pids+=($!)
-		eval "pid_$g=$!"
+		gateway_start "$g"
 		wait_for 20 link_up "$g" || die "gateway $g: link not up"
 	done
 }

@@ -209,6 +209,8 @@ USER1_JID='alice@localhost'
 USER1_PASSWORD='alice-secret'
 USER2_JID='bob@localhost'
 USER2_PASSWORD='bob-secret'
+USER3_JID='carol@localhost'
+USER3_PASSWORD='carol-secret'
 PROSODY_DIR='$dir'
 PROSODY_LOG='$log'
 EOF
@@ -267,6 +269,7 @@ start() {
 	mkdir -p "$dir/data"
 	register alice alice-secret
 	register bob bob-secret
+	register carol carol-secret
 	launch
 }
 

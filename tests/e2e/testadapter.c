@@ -6,6 +6,13 @@
  *   XGW_TEST_EVENTS=N   send events 1..N (Modbus register readings whose
  *                       values carry the event's number), at most 256
  *                       unconfirmed at a time; FRAME_TAKEN confirms them
+ *   XGW_TEST_EVENTS=@F  N is the number in file F, read again every 100 ms
+ *                       and only ever raised: a test holds the events back
+ *                       until the gateway is ready, then asks for batches
+ *   XGW_TEST_DSTS="U..." the destination UUIDs, blank separated: event N
+ *                       goes to the (N mod count)th, counted from 0, so
+ *                       that one sender's events alternate between far
+ *                       gateways (default: one fixed UUID)
  *   XGW_TEST_STATE=F    the highest confirmed number, kept across restarts
  *                       so that a restarted adapter resumes, not repeats
  *   XGW_TEST_RECORD=F   one line per frame received: "event N", "fail WHY"
@@ -28,6 +35,8 @@
 
 #define FD		3
 #define WINDOW		256
+#define MAX_DSTS	8
+#define URN_LEN		45	/* urn:uuid: and 36 */
 
 static struct frame_writer wr;
 static struct frame_reader rd;
@@ -36,6 +45,10 @@ static unsigned long long confirmed, sent, total;
 static const char *state;
 static uint16_t id;		/* -i: the adapter number xgwd gave us */
 static long long paused_until;	/* a refusal came: wait before resending */
+static const char *total_file;	/* XGW_TEST_EVENTS=@F */
+static long long total_read_at;
+static char *dsts[MAX_DSTS] = { "urn:uuid:0a3e4f5d-1b2c-4d3e-8f4a-5b6c7d8e9f01" };
+static int ndsts = 1;
 
 static long long
 now_ms(void)
@@ -77,10 +90,27 @@ save_state(void)
 }
 
 static void
+read_total(void)
+{
+	unsigned long long n;
+	FILE *f;
+
+	if (total_file == NULL || now_ms() < total_read_at + 100)
+		return;
+	total_read_at = now_ms();
+	if ((f = fopen(total_file, "r")) == NULL)
+		return;
+	if (fscanf(f, "%llu", &n) == 1 && n > total)
+		total = n;
+	fclose(f);
+}
+
+static void
 send_events(void)
 {
 	char pdu[1024];
 
+	read_total();
 	if (now_ms() < paused_until)
 		return;
 	while (sent < total && sent - confirmed < WINDOW) {
@@ -88,13 +118,40 @@ send_events(void)
 		snprintf(pdu, sizeof(pdu),
 		    "<pdu xmlns=\"urn:xgw:1\" "
 		    "src=\"urn:uuid:6f1c2b9a-0c1e-4d53-9b1a-7d2f3e4a5b60\" "
-		    "dst=\"urn:uuid:0a3e4f5d-1b2c-4d3e-8f4a-5b6c7d8e9f01\" "
-		    "flow=\"1\" seq=\"%llu\" dir=\"event\">"
+		    "dst=\"%s\" flow=\"1\" seq=\"%llu\" dir=\"event\">"
 		    "<modbus xmlns=\"urn:xgw:modbus:1\" tid=\"%llu\" pid=\"0\" "
 		    "len=\"7\" unit=\"1\" fc=\"3\" fn=\"read-holding-registers\" "
 		    "dir=\"response\" bc=\"4\"><regs>%llu %llu</regs></modbus>"
-		    "</pdu>", sent, sent & 0xffff, sent >> 16, sent & 0xffff);
+		    "</pdu>", dsts[sent % ndsts], sent, sent & 0xffff,
+		    sent >> 16, sent & 0xffff);
 		queue(FRAME_STANZA, 1, sent, pdu);
+	}
+}
+
+static void
+read_dsts(const char *list)
+{
+	char *copy, *u;
+
+	if ((copy = strdup(list)) == NULL)
+		exit(1);
+	ndsts = 0;
+	for (u = strtok(copy, " "); u != NULL; u = strtok(NULL, " ")) {
+		if (ndsts == MAX_DSTS) {
+			fprintf(stderr, "testadapter: XGW_TEST_DSTS: more than "
+			    "%d UUIDs\n", MAX_DSTS);
+			exit(1);
+		}
+		if (strlen(u) > URN_LEN) {
+			fprintf(stderr, "testadapter: XGW_TEST_DSTS: '%s' is "
+			    "longer than a UUID\n", u);
+			exit(1);
+		}
+		dsts[ndsts++] = u;
+	}
+	if (ndsts == 0) {
+		fprintf(stderr, "testadapter: XGW_TEST_DSTS is empty\n");
+		exit(1);
 	}
 }
 
@@ -162,7 +219,7 @@ handle(const struct frame *f)
 int
 main(int argc, char *argv[])
 {
-	const char *why;
+	const char *why, *ev;
 	struct frame f;
 	FILE *sf;
 	int rc;
@@ -175,11 +232,16 @@ main(int argc, char *argv[])
 		unsetenv("XGW_TEST_STATE");
 		unsetenv("XGW_TEST_RECORD");
 		unsetenv("XGW_TEST_BAD");
+		unsetenv("XGW_TEST_DSTS");
 	}
 	if (fcntl(FD, F_SETFL, O_NONBLOCK) == -1)
 		return 1;
-	total = getenv("XGW_TEST_EVENTS") ? strtoull(getenv("XGW_TEST_EVENTS"),
-	    NULL, 10) : 0;
+	if ((ev = getenv("XGW_TEST_EVENTS")) != NULL && ev[0] == '@')
+		total_file = ev + 1;
+	else if (ev != NULL)
+		total = strtoull(ev, NULL, 10);
+	if (getenv("XGW_TEST_DSTS") != NULL)
+		read_dsts(getenv("XGW_TEST_DSTS"));
 	state = getenv("XGW_TEST_STATE");
 	if (state != NULL && (sf = fopen(state, "r")) != NULL) {
 		if (fscanf(sf, "%llu", &confirmed) != 1)

@@ -14,8 +14,6 @@ xgwd=$(readlink -f "$1") xgwctl=$(readlink -f "$2") testadapter=$(readlink -f "$
 . "$src/tests/e2e/lib.sh"
 test_setup xgwd a.log b.log c.log
 
-# field GATEWAY LINE KEY: the value after KEY on the status line that starts with LINE
-field() { status "$1" | awk -v l="$2" -v k="$3" '$1 == l { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); exit } }'; }
 delivered() { [ "$(grep -c '^event ' "$t/b.record" 2>/dev/null)" -ge "$1" ]; }
 
 prosody_start
@@ -56,18 +54,10 @@ conf a "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID"
 conf b "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID"
 "$xgwd" -n -f "$t/a.conf" >/dev/null || die "xgwd -n refuses the test configuration"
 
-start() {
-	local name=$1
-	shift
-	env "$@" "$xgwd" -f "$t/$name.conf" >>"$t/$name.log" 2>&1 &
-	pids+=($!)
-	eval "pid_$name=$!"
-}
-
 # --- 1. 10,000 events through two Prosody restarts and a SIGKILL -------------
-start b XGW_TEST_RECORD="$t/b.record"
+gateway_start b XGW_TEST_RECORD="$t/b.record"
 wait_for 20 link_up b || die "gateway B: link not up: $(status b | head -3)"
-start a XGW_TEST_EVENTS=10000 XGW_TEST_STATE="$t/a.adapter-state"
+gateway_start a XGW_TEST_EVENTS=10000 XGW_TEST_STATE="$t/a.adapter-state"
 wait_for 20 link_up a || die "gateway A: link not up"
 wait_for 30 delivered 500 || die "no events delivered to B"
 
@@ -92,7 +82,7 @@ kill -9 "$pid_a"
 pkill -9 -P "$pid_a" 2>/dev/null
 wait "$pid_a" 2>/dev/null
 "$src/tests/e2e/prosody.sh" restart "$t/xmpp" >/dev/null || die "restarting Prosody (2)"
-start a XGW_TEST_EVENTS=10000 XGW_TEST_STATE="$t/a.adapter-state"
+gateway_start a XGW_TEST_EVENTS=10000 XGW_TEST_STATE="$t/a.adapter-state"
 wait_for 120 delivered 10000 || die "B has $(grep -c '^event ' "$t/b.record") of 10000 events after 2 min"
 sleep 2
 grep '^event ' "$t/b.record" | awk '{ print $2 }' >"$t/b.seqs"
@@ -117,14 +107,14 @@ ok "a killed adapter is restarted ($modbus_pid -> new pid); the other keeps pid 
 
 # --- 3. a bad frame cuts the adapter off, not the daemon ----------------------------
 conf c "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID"
-start c XGW_TEST_BAD=type
+gateway_start c XGW_TEST_BAD=type
 badframes() { [ "$(status c | awk '$1 == "adapter" && $2 == "modbus" { for (i = 1; i < NF; i++) if ($i == "bad-frames") print $(i + 1) }')" -ge 1 ]; }
 wait_for 10 badframes || die "a frame of unknown type was not counted"
 kill -0 "$pid_c" || die "xgwd died of a bad frame"
 grep -q "connection closed" "$t/c.log" || die "no log line for the bad frame"
 ok "a frame of unknown type closes that adapter's connection and is counted; xgwd lives"
 kill "$pid_c"; wait "$pid_c" 2>/dev/null
-start c XGW_TEST_BAD=size
+gateway_start c XGW_TEST_BAD=size
 wait_for 10 badframes || die "an oversized frame was not counted"
 kill -0 "$pid_c" || die "xgwd died of an oversized frame"
 ok "an oversized frame is refused before allocation and counted; xgwd lives"
@@ -133,7 +123,7 @@ kill "$pid_c"; wait "$pid_c" 2>/dev/null
 # --- 4. a full spool refuses events and says so --------------------------------------
 "$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null
 conf c "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" 1M
-start c XGW_TEST_EVENTS=20000 XGW_TEST_STATE="$t/c.adapter-state" XGW_TEST_RECORD="$t/c.record"
+gateway_start c XGW_TEST_EVENTS=20000 XGW_TEST_STATE="$t/c.adapter-state" XGW_TEST_RECORD="$t/c.record"
 refused() { [ "$(field c spool refused)" -gt 0 ]; }
 wait_for 30 refused || die "a 1M spool never refused an event: $(status c | head -4)"
 grep -q '^fail spool-full' "$t/c.record" || die "the adapter was not told the spool is full"
