@@ -10,9 +10,9 @@
 # record what they are handed.  Checks only what can be seen from outside:
 #   1. 2,000 events: B gets exactly the even ones and C the odd ones, each
 #      once, in increasing order, none missing; A's spool drains (depth 0).
-#   2. 4,000 more, and C's xgwd is killed (SIGKILL) mid-stream, then
-#      restarted: B goes on receiving while C is down, at least a quarter
-#      of A's window (or the rest of its batch; what B got is printed);
+#   2. 4,000 more, and C's xgwd is killed (SIGKILL) mid-stream: A holds
+#      C's lane back (its log and `lane ... held N` say so) and B gets all
+#      its events while C is down; then C is restarted, A releases the lane,
 #      in the end B and C again hold exactly their events, in order.  A
 #      receiver hands events on before it records its place, so C's
 #      adapter may see the last ones before the kill again after it: those
@@ -60,8 +60,6 @@ conf() {
 conf a "$GA" "$USER1_JID" "$USER1_PASSWORD" "$sensor"
 conf b "$GB" "$USER2_JID" "$USER2_PASSWORD" "$at_b"
 conf c "$GC" "$USER3_JID" "$USER3_PASSWORD" "$at_c"
-window=$("$xgwd" -n -f "$t/a.conf" | awk '$1 == "window" { print $2 }')
-[ -n "$window" ] || die "xgwd -n does not show A's window"
 
 registrations() { grep -c "broker: registered" "$t/$1.log"; }
 registered() { [ "$(registrations "$1")" -ge "$2" ]; }
@@ -157,24 +155,24 @@ wait "$pid_c" 2>/dev/null
 wait_for 5 eval '! kill -0 '"$adapter_c" || die "C's adapter (pid $adapter_c) outlived its xgwd"
 first_life=$(($(count c) - lines_c))
 [ "$first_life" -lt 2000 ] || die "C had all 2,000 of its events before it was killed: not mid-stream"
-# B while C is down: until it stops growing for 2 s, at most 10 s
-for i in 1 2 3 4 5; do
-	n=$(count b)
-	sleep 2
-	[ "$(count b)" = "$n" ] && break
-done
+# B while C is down: A holds C's lane back once its oldest event has waited
+# 10 s, and B's events go on, all of them
+held_c() { [ "$(status a | awk -v d="$at_c" '$1 == "lane" && $2 == d { print $8 }')" -gt 0 ] 2>/dev/null; }
+wait_for 30 held_c || die "A did not hold C's lane back: $(status a | grep '^lane')"
+wait_for 40 reached b 6000 ||
+	die "B has $(($(count b) - lines_b)) of its 2,000 while C is down (C's lane held back: $(status a | grep "^lane $at_c"))"
 while_down=$(($(count b) - at_kill))
-left_b=$((2000 - (at_kill - lines_b)))
-want=$((window / 4 < left_b ? window / 4 : left_b))
-[ "$while_down" -ge "$want" ] ||
-	die "B got $while_down events while C was down, fewer than $want (a quarter of A's window of $window, or what was left)"
-ok "C killed after $first_life of its 2,000; B got $while_down more while C was down (A's window: $window)"
+grep -q "for $at_c unacknowledged for 10s: its lane held back" "$t/a.log" ||
+	die "A's log does not say why C's lane is held back"
+ok "C killed after $first_life of its 2,000; A held C's lane back and B got all its $while_down others while C was down"
 regs=$(registrations c)
 gateway_start c XGW_TEST_RECORD="$t/c.record"
 wait_for 30 registered c $((regs + 1)) || die "C did not register again after its restart"
 begin=$(ms)
-wait_for 40 eval 'reached b 6000 && reached c 5999'
+wait_for 40 reached c 5999 || die "C has $(($(count c) - lines_c)) of its 2,000 40 s after its restart"
 took=$(($(ms) - begin))
+grep -q "lane $at_c acknowledged again: released" "$t/a.log" ||
+	die "A's log does not say C's lane was released"
 check_both $((lines_b + 1)) $((lines_c + 1)) 2001 6000 "$first_life"
 wait_for 10 drained || die "A's spool did not drain: $(status a | grep '^spool')"
 ok "4,000 more: B has its 2,000, C its 2,000 ($repeats repeated after the SIGKILL), in order, $took ms after C's restart; A's spool drained (acked $(field a spool acked))"
