@@ -500,18 +500,48 @@ log_line(struct xgw_policy *pol, int ri, uint64_t count, const char *what)
 	pol->logfn(pol->logarg, line);
 }
 
+/* Counts a denial of rule ri: its log state when a line is due, else NULL. */
+static struct logstate *
+log_due(struct xgw_policy *pol, int ri, uint64_t now)
+{
+	struct logstate *ls = ri < 0 ? &pol->dflt_log : &pol->rules[ri].log;
+
+	if (pol->logfn == NULL)
+		return NULL;
+	ls->held++;
+	if (ls->logged && now - ls->last < pol->log_interval)
+		return NULL;
+	return ls;
+}
+
+static void
+log_emit(struct xgw_policy *pol, int ri, struct logstate *ls,
+    const char *what, uint64_t now)
+{
+	log_line(pol, ri, ls->held, what);
+	ls->held = 0;
+	ls->last = now;
+	ls->logged = 1;
+}
+
+void
+pol_log_deny(struct xgw_policy *pol, int ri, const char *what, uint64_t now)
+{
+	struct logstate *ls;
+
+	if ((ls = log_due(pol, ri, now)) != NULL)
+		log_emit(pol, ri, ls, what, now);
+}
+
 static void
 log_deny(struct xgw_policy *pol, int ri, const struct facts *f,
     uint64_t now)
 {
-	struct logstate *ls = ri < 0 ? &pol->dflt_log : &pol->rules[ri].log;
+	struct logstate *ls;
 	const struct xgw_proto *p;
 	char kind[64] = "?", what[200];
 
-	if (pol->logfn == NULL)
-		return;
-	ls->held++;
-	if (ls->logged && now - ls->last < pol->log_interval)
+	if ((ls = log_due(pol, ri, now)) == NULL)
 		return;
 	if ((p = xgw_proto_find(pol_proto_names[f->proto])) != NULL &&
 	    p->kind != NULL)
@@ -524,10 +554,7 @@ log_deny(struct xgw_policy *pol, int ri, const struct facts *f,
 	    pol_proto_names[f->proto], kind,
 	    f->env->src[0] ? f->env->src : "-",
 	    f->env->dst[0] ? f->env->dst : "-");
-	log_line(pol, ri, ls->held, what);
-	ls->held = 0;
-	ls->last = now;
-	ls->logged = 1;
+	log_emit(pol, ri, ls, what, now);
 }
 
 void

@@ -151,6 +151,9 @@ char	*pol_rule_string(const struct rule *);
 
 /* engine.c */
 int	 pol_compile(struct xgw_policy *);
+/* a denial of rule ri (-1: the default), logged as the rules' are */
+void	 pol_log_deny(struct xgw_policy *, int ri, const char *what,
+	    uint64_t now);
 
 /* facts.c: what the rules can see of one stanza */
 enum sfact { SF_PATH, SF_QUERY, SF_TOPIC, SF_CLIENT, SF_METHOD, SF_N };

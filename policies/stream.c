@@ -129,6 +129,27 @@ verdict_rule(struct xgw_policy *pol, int rule, struct xgw_verdict *v)
 	}
 }
 
+/* A part stopped, logged under the rule that admitted its head. */
+static void
+part_log(struct xgw_policy *pol, const struct xgw_meta *m,
+    const struct side *s, int rule, uint64_t now)
+{
+	char what[200];
+
+	/* a rule gone with a reload has no line to log under */
+	if (rule < 0)
+		return;
+	if (strcmp(s->over, "bad-part") == 0)
+		snprintf(what, sizeof(what), "http part breaking its body's "
+		    "coding from %s to %s", m->src[0] ? m->src : "-",
+		    m->dst[0] ? m->dst : "-");
+	else
+		snprintf(what, sizeof(what), "http part past %s %llu from %s "
+		    "to %s", s->over, (unsigned long long)s->bound,
+		    m->src[0] ? m->src : "-", m->dst[0] ? m->dst : "-");
+	pol_log_deny(pol, rule, what, now);
+}
+
 /*
  * A part of an admitted way: passed and counted, or blocked from the one
  * that takes the body past its bound on.  That one, of a request, is
@@ -137,27 +158,24 @@ verdict_rule(struct xgw_policy *pol, int rule, struct xgw_verdict *v)
  */
 static void
 part_judge(struct xgw_policy *pol, const struct xgw_meta *m, struct side *s,
-    const struct xgw_buf *data, struct xgw_verdict *v)
+    const struct xgw_buf *data, uint64_t now, struct xgw_verdict *v)
 {
 	uint64_t took = 0;
+	int first = s->over == NULL;
 
-	if (s->over != NULL) {
-		v->action = XGW_BLOCK;
-		v->reason = s->over;
+	if (first && (s->over = side_walk(s, data, &took)) == NULL) {
+		/* a head of known size counted its body when it passed */
+		if (!s->known && v->rule >= 0)
+			pol->rules[v->rule].cnt.bytes += took;
 		return;
 	}
-	if ((s->over = side_walk(s, data, &took)) != NULL) {
-		v->action = XGW_BLOCK;
-		v->reason = s->over;
-		if (m->dir == XGW_REQUEST && strcmp(s->over, "bad-part") != 0) {
-			v->action = XGW_REJECT;
-			v->code = 413;
-		}
-		return;
+	v->action = XGW_BLOCK;
+	v->reason = s->over;
+	if (first && m->dir == XGW_REQUEST && strcmp(s->over, "bad-part") != 0) {
+		v->action = XGW_REJECT;
+		v->code = 413;
 	}
-	/* a head of known size counted its body when it passed */
-	if (!s->known && v->rule >= 0)
-		pol->rules[v->rule].cnt.bytes += took;
+	part_log(pol, m, s, v->rule, now);
 }
 
 int
@@ -185,7 +203,7 @@ pol_stream_part(struct xgw_policy *pol, const struct xgw_meta *m,
 		v->reason = "stream";
 		verdict_rule(pol, s->rule, v);
 		if (pt.kind == XGW_HTTP_PART)
-			part_judge(pol, m, s, &data, v);
+			part_judge(pol, m, s, &data, now, v);
 	} else {
 		pol->dflt.matches++;
 		v->action = XGW_BLOCK;

@@ -1359,9 +1359,11 @@ http_stream_counted(void **state)
 	    "pass request http method POST body-size 0:1000\n"
 	    "pass request http method PUT\n"
 	    "pass response http body-size 0:100\n");
+	struct logbook lb = { 0, "" };
 	struct xgw_verdict v;
 
 	(void)state;
+	xgw_policy_set_logger(pol, logger, &lb, 10000);
 	assert_int_equal(judge_stream(pol, stream_head("kind=request "
 	    "method=POST target=/up version=HTTP/1.1 body=streamed stream=5"),
 	    XGW_REQUEST, 9, &v), XGW_PASS);
@@ -1390,10 +1392,18 @@ http_stream_counted(void **state)
 	assert_string_equal(v.reason, "body-max");
 	assert_int_equal(v.rule, 0);
 	assert_int_equal(xgw_policy_counters(pol, 0)->bytes, 1000);
+	assert_int_equal(lb.n, 1);
+	assert_non_null(strstr(lb.last, "t.rules:1: http part past body-max "
+	    "1000 from " SRC " to " DST ", 1 denied"));
 	/* and the rest of it, even a part that adds nothing */
 	assert_int_equal(judge_stream(pol, part_of(XGW_HTTP_PART, 5, 6,
 	    "0\r\n\r\n", 5), XGW_REQUEST, 9, &v), XGW_BLOCK);
 	assert_string_equal(v.reason, "body-max");
+	/* held within the interval, as every denial of a rule */
+	assert_int_equal(lb.n, 1);
+	xgw_policy_log_flush(pol, 2000);
+	assert_int_equal(lb.n, 2);
+	assert_non_null(strstr(lb.last, "t.rules:1: 1 denied"));
 	/* acknowledgements still pass: the device side ends its stream */
 	assert_int_equal(judge_stream(pol, stream_el(XGW_HTTP_ACK, 5, 5),
 	    XGW_RESPONSE, 9, &v), XGW_PASS);
