@@ -329,12 +329,67 @@ out:
 	return rc;
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+edge_add(struct xgw_policy *pol, size_t *cap, uint64_t v)
+{
+	uint64_t *e;
+
+	if (pol->nedges == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		if ((e = reallocarray(pol->edges, *cap, sizeof(*e))) == NULL)
+			return -1;
+		pol->edges = e;
+	}
+	pol->edges[pol->nedges++] = v;
+	return 0;
+}
+
+/*
+ * The sizes at which a body-size match changes its mind: each range's
+ * start and the size past its end, 0 aside, in order, once each.
+ */
+static int
+size_edges(struct xgw_policy *pol)
+{
+	size_t cap = 0, n = 0;
+
+	for (size_t i = 0; i < pol->nrules; i++) {
+		const struct cond *c = rule_cond(&pol->rules[i], FD_SIZE);
+
+		for (size_t k = 0; c != NULL && c->kw->proto == PR_HTTP &&
+		    k < c->n; k++)
+			if ((c->r[k].lo > 0 && edge_add(pol, &cap,
+			    c->r[k].lo) == -1) ||
+			    (c->r[k].hi < c->kw->max && edge_add(pol, &cap,
+			    c->r[k].hi + 1) == -1))
+				return -1;
+	}
+	if (pol->nedges == 0)
+		return 0;
+	qsort(pol->edges, pol->nedges, sizeof(*pol->edges), cmp_u64);
+	for (size_t i = 1; i < pol->nedges; i++)
+		if (pol->edges[i] != pol->edges[n])
+			pol->edges[++n] = pol->edges[i];
+	pol->nedges = n + 1;
+	pol->mem += cap * sizeof(*pol->edges);
+	return 0;
+}
+
 int
 pol_compile(struct xgw_policy *pol)
 {
 	char all[3 * KEY_MAX + 8];
 
-	if ((pol->idx = calloc(1, sizeof(*pol->idx))) == NULL)
+	if (size_edges(pol) == -1 ||
+	    (pol->idx = calloc(1, sizeof(*pol->idx))) == NULL)
 		return -1;
 	for (size_t i = 0; i < pol->nrules; i++) {
 		const struct rule *r = &pol->rules[i];
@@ -445,18 +500,48 @@ log_line(struct xgw_policy *pol, int ri, uint64_t count, const char *what)
 	pol->logfn(pol->logarg, line);
 }
 
+/* Counts a denial of rule ri: its log state when a line is due, else NULL. */
+static struct logstate *
+log_due(struct xgw_policy *pol, int ri, uint64_t now)
+{
+	struct logstate *ls = ri < 0 ? &pol->dflt_log : &pol->rules[ri].log;
+
+	if (pol->logfn == NULL)
+		return NULL;
+	ls->held++;
+	if (ls->logged && now - ls->last < pol->log_interval)
+		return NULL;
+	return ls;
+}
+
+static void
+log_emit(struct xgw_policy *pol, int ri, struct logstate *ls,
+    const char *what, uint64_t now)
+{
+	log_line(pol, ri, ls->held, what);
+	ls->held = 0;
+	ls->last = now;
+	ls->logged = 1;
+}
+
+void
+pol_log_deny(struct xgw_policy *pol, int ri, const char *what, uint64_t now)
+{
+	struct logstate *ls;
+
+	if ((ls = log_due(pol, ri, now)) != NULL)
+		log_emit(pol, ri, ls, what, now);
+}
+
 static void
 log_deny(struct xgw_policy *pol, int ri, const struct facts *f,
     uint64_t now)
 {
-	struct logstate *ls = ri < 0 ? &pol->dflt_log : &pol->rules[ri].log;
+	struct logstate *ls;
 	const struct xgw_proto *p;
 	char kind[64] = "?", what[200];
 
-	if (pol->logfn == NULL)
-		return;
-	ls->held++;
-	if (ls->logged && now - ls->last < pol->log_interval)
+	if ((ls = log_due(pol, ri, now)) == NULL)
 		return;
 	if ((p = xgw_proto_find(pol_proto_names[f->proto])) != NULL &&
 	    p->kind != NULL)
@@ -469,10 +554,7 @@ log_deny(struct xgw_policy *pol, int ri, const struct facts *f,
 	    pol_proto_names[f->proto], kind,
 	    f->env->src[0] ? f->env->src : "-",
 	    f->env->dst[0] ? f->env->dst : "-");
-	log_line(pol, ri, ls->held, what);
-	ls->held = 0;
-	ls->last = now;
-	ls->logged = 1;
+	log_emit(pol, ri, ls, what, now);
 }
 
 void
@@ -615,50 +697,99 @@ decide(struct xgw_policy *pol, long ri, struct facts *f, int soft,
 		log_deny(pol, ri, f, now);
 }
 
+/*
+ * The first rule that matches, -1 for none; tried: count the rules
+ * tried (a dry walk moves no counter).
+ */
+static long
+first_match(struct xgw_policy *pol, struct facts *f, int tried, int *soft)
+{
+	struct walk w;
+	long ri = -1;
+
+	walk_start(&w, pol->idx, f);
+	while ((ri = walk_next(&w, ri)) >= 0) {
+		struct rule *r = &pol->rules[ri];
+		int s = 0;
+
+		if (tried)
+			r->cnt.evals++;
+		if (pol_rule_matches(r, f, &s))
+			break;
+		/* only pass rules tell what a reject is about */
+		*soft |= s && r->action == XGW_PASS;
+	}
+	return ri;
+}
+
+/*
+ * The bound on the body of a head of unknown size that passed with the
+ * 0 bytes it has: the admitting rule's (its largest range from 0), or
+ * less where the same head of a known size would not pass.  The rules
+ * see a size through body-size ranges only, so the verdict can change
+ * only at their ends: the first end, in increasing order, at which it is
+ * no pass bounds the body one byte before.  The walk is dry: no counter,
+ * token bucket or log moves, and a rate limit (on stanzas, not sizes)
+ * does not count.
+ */
+static uint64_t
+open_limit(struct xgw_policy *pol, long ri, struct facts *f)
+{
+	uint64_t b = pol_rule_bound(&pol->rules[ri]);
+	long at;
+	int soft = 0;
+
+	if (b == 0)
+		b = POL_UNBOUNDED;
+	f->size_open = 0;
+	f->have |= 1u << FD_SIZE;
+	for (size_t i = 0; i < pol->nedges && pol->edges[i] <= b; i++) {
+		f->num[FD_SIZE] = pol->edges[i];
+		if ((at = first_match(pol, f, 0, &soft)) < 0 ||
+		    pol->rules[at].action != XGW_PASS) {
+			b = pol->edges[i] - 1;
+			break;
+		}
+	}
+	f->have &= ~(1u << FD_SIZE);
+	f->size_open = 1;
+	return b;
+}
+
 enum xgw_action
 xgw_policy_eval(struct xgw_policy *pol, const struct xgw_meta *env,
     xmpp_stanza_t *el, uint64_t now, struct xgw_verdict *v)
 {
 	struct facts f;
-	struct walk w;
 	long ri = -1;
 	int soft = 0;
 
 	pol->dflt.evals++;
 	if (pol_stream_part(pol, env, el, now, v) == 0)
 		return v->action;
-	if (pol_facts_read(&f, env, el) == 0) {
-		walk_start(&w, pol->idx, &f);
-		while ((ri = walk_next(&w, ri)) >= 0) {
-			struct rule *r = &pol->rules[ri];
-			int s = 0;
-
-			r->cnt.evals++;
-			if (pol_rule_matches(r, &f, &s))
-				break;
-			/* only pass rules tell what a reject is about */
-			soft |= s && r->action == XGW_PASS;
-		}
-	}
+	if (pol_facts_read(&f, env, el) == 0)
+		ri = first_match(pol, &f, 1, &soft);
 	decide(pol, ri, &f, soft, now, v);
-	pol_facts_free(&f);
 	if (v->action == XGW_PASS)
-		pol_stream_admit(pol, env, el, ri, now);
+		pol_stream_admit(pol, env, el, ri, f.size_open ?
+		    open_limit(pol, ri, &f) : POL_UNBOUNDED, now);
+	pol_facts_free(&f);
 	return v->action;
 }
 
 /* Reload, counters, memory */
 
-void
-xgw_policy_adopt_counters(struct xgw_policy *nw, struct xgw_policy *old)
+/*
+ * The k-th copy of a rule text takes the k-th copy's counters; moved[i]
+ * says where old rule i went (its index + 1, 0: gone), when it is there.
+ */
+static void
+adopt_rules(struct xgw_policy *nw, struct xgw_policy *old, size_t *moved)
 {
 	struct index byt = { 0 };
 	struct entry *e;
 	size_t *taken;
 
-	nw->dflt = old->dflt;
-	nw->dflt_log = old->dflt_log;
-	pol_stream_adopt(nw, old);
 	for (size_t i = 0; i < old->nrules; i++)
 		if (ix_add(&byt, old->rules[i].text, i) == -1) {
 			ix_free(&byt);
@@ -669,17 +800,19 @@ xgw_policy_adopt_counters(struct xgw_policy *nw, struct xgw_policy *old)
 		ix_free(&byt);
 		return;
 	}
-	/* the k-th copy of a rule text takes the k-th copy's counters */
 	for (size_t i = 0; i < nw->nrules; i++) {
 		struct rule *r = &nw->rules[i], *o;
-		size_t k;
+		size_t k, oi;
 
 		if ((e = ix_find(&byt, r->text)) == NULL)
 			continue;
 		k = e - byt.e;
 		if (taken[k] >= e->n)
 			continue;
-		o = &old->rules[e->rule[taken[k]++]];
+		oi = e->rule[taken[k]++];
+		if (moved != NULL)
+			moved[oi] = i + 1;
+		o = &old->rules[oi];
 		r->cnt = o->cnt;
 		r->log = o->log;
 		free(r->bk);
@@ -688,6 +821,19 @@ xgw_policy_adopt_counters(struct xgw_policy *nw, struct xgw_policy *old)
 	}
 	free(taken);
 	ix_free(&byt);
+}
+
+void
+xgw_policy_adopt_counters(struct xgw_policy *nw, struct xgw_policy *old)
+{
+	size_t *moved = calloc(old->nrules + 1, sizeof(*moved));
+
+	nw->dflt = old->dflt;
+	nw->dflt_log = old->dflt_log;
+	adopt_rules(nw, old, moved);
+	/* the streams carry on even when memory for the rules' map ran out */
+	pol_stream_adopt(nw, old, moved);
+	free(moved);
 }
 
 int
@@ -751,7 +897,8 @@ xgw_policy_free(struct xgw_policy *pol)
 	if (pol->idx != NULL)
 		ix_free(pol->idx);
 	free(pol->idx);
-	free(pol->streams);
+	pol_stream_free(pol);
+	free(pol->edges);
 	free(pol->file);
 	free(pol);
 }

@@ -29,10 +29,15 @@ struct xgw_verdict {
 	int		 rule;		/* index from 0, -1 for the default deny */
 	const char	*file;
 	unsigned	 line;		/* of the deciding rule, 0 for the default */
-	const char	*reason;	/* "rule", "default-deny", "rate-limit" */
+	/*
+	 * "rule", "default-deny", "rate-limit"; of HTTP stream elements
+	 * "stream", "stream-not-admitted", "bad-part", "body-max", "body-size"
+	 */
+	const char	*reason;
 	/*
 	 * XGW_REJECT: the protocol's code (Modbus exception, CoAP code byte
-	 * 0x83, MQTT reason code 0x87, HTTP status 403).
+	 * 0x83, MQTT reason code 0x87, HTTP status 403, or 413 for a streamed
+	 * request's part past its bound).
 	 */
 	unsigned	 code;
 };

@@ -113,16 +113,23 @@ struct xgw_policy {
 	void			*logarg;
 	uint64_t		 log_interval;
 	size_t			 mem;
+	uint64_t		*edges;		/* body-size range ends, ascending */
+	size_t			 nedges;
 	struct admitted		*streams;	/* stream.c */
 	char			 textbuf[1024];
 };
 
 /* stream.c */
+#define POL_UNBOUNDED	UINT64_MAX	/* a body's bound: none */
 int		 pol_stream_part(struct xgw_policy *, const struct xgw_meta *,
 		    xmpp_stanza_t *, uint64_t now, struct xgw_verdict *);
+/* limit: the rules' bound on a body of unknown size */
 void		 pol_stream_admit(struct xgw_policy *, const struct xgw_meta *,
-		    xmpp_stanza_t *, int rule, uint64_t now);
-void		 pol_stream_adopt(struct xgw_policy *nw, struct xgw_policy *old);
+		    xmpp_stanza_t *, int rule, uint64_t limit, uint64_t now);
+/* moved[i]: old rule i's index in nw + 1, 0 when it is gone; may be NULL */
+void		 pol_stream_adopt(struct xgw_policy *nw, struct xgw_policy *old,
+		    const size_t *moved);
+void		 pol_stream_free(struct xgw_policy *);
 
 /* names.c */
 extern const struct keyword	 pol_keywords[];
@@ -144,6 +151,9 @@ char	*pol_rule_string(const struct rule *);
 
 /* engine.c */
 int	 pol_compile(struct xgw_policy *);
+/* a denial of rule ri (-1: the default), logged as the rules' are */
+void	 pol_log_deny(struct xgw_policy *, int ri, const char *what,
+	    uint64_t now);
 
 /* facts.c: what the rules can see of one stanza */
 enum sfact { SF_PATH, SF_QUERY, SF_TOPIC, SF_CLIENT, SF_METHOD, SF_N };

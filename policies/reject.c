@@ -1,8 +1,9 @@
 /*
  * The answer a rejected request gets, in its own protocol: a Modbus
- * exception, CoAP 4.03 Forbidden, HTTP 403, MQTT "not authorized".  Pure
- * functions: the request element in, a new reply element out; the
- * transform's encode turns it into bytes and checks it.
+ * exception, CoAP 4.03 Forbidden, HTTP 403 (413 for a streamed body past
+ * its bound), MQTT "not authorized".  Pure functions: the request element
+ * in, a new reply element out; the transform's encode turns it into bytes
+ * and checks it.
  */
 #include <string.h>
 
@@ -65,8 +66,9 @@ coap_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, uint16_t new_mid)
 	return el;
 }
 
+/* 403, or 413 for a streamed body stopped at its bound (stream.c) */
 static xmpp_stanza_t *
-http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req)
+http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, unsigned code)
 {
 	static const char *const fields[][2] = {
 		{ "Content-Length", "0" }, { "Connection", "close" }
@@ -79,8 +81,9 @@ http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req)
 		return NULL;
 	if (xgw_set_str(el, "kind", "response") == -1 ||
 	    xgw_set_str(el, "version", "HTTP/1.1") == -1 ||
-	    xgw_set_str(el, "status", "403") == -1 ||
-	    xgw_set_str(el, "reason", "Forbidden") == -1 ||
+	    xgw_set_uint(el, "status", code == 413 ? 413 : 403) == -1 ||
+	    xgw_set_str(el, "reason", code == 413 ? "Content Too Large" :
+	    "Forbidden") == -1 ||
 	    xgw_set_str(el, "body-size", "0") == -1 ||
 	    (method != NULL && xgw_set_str(el, "request-method", method) == -1))
 		goto fail;
@@ -180,7 +183,7 @@ xgw_reject_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req,
 	if (strcmp(ns, XGW_NS_COAP) == 0)
 		return coap_reply(ctx, req, new_mid);
 	if (strcmp(ns, XGW_NS_HTTP) == 0)
-		return http_reply(ctx, req);
+		return http_reply(ctx, req, v->code);
 	if (strcmp(ns, XGW_NS_MQTT) == 0)
 		return mqtt_reply(ctx, req);
 	return NULL;

@@ -52,12 +52,13 @@ d4=urn:uuid:44444444-4444-4444-8444-444444444444
 d5=urn:uuid:55555555-5555-4555-8555-555555555555
 d6=urn:uuid:66666666-6666-4666-8666-666666666666
 
-# "bound=1m" and X-Bounded: streamed bodies of unknown size held to 1 MiB
-# by the rules (stream.py)
+# "bound=1m", "cut=1m" and X-Bounded: streamed bodies of unknown size held
+# to 1 MiB by the rules (stream.py)
 cat >"$t/rules" <<EOF
 reject request http method DELETE
 pass request http path "/dev/sink" query "bound=1m" body-size 0:1048576
 reject request http query "bound=1m"
+block request http query "cut=1m" body-size 1048577:4294967295
 pass request http
 pass response http header "X-Bounded" body-size 0:1048576
 block response http header "X-Bounded"

@@ -147,6 +147,18 @@ def chunked_end(b):
             return None
 
 
+def chunks_within(b, bound):
+    """The data bytes of the whole chunks of chunked body b within bound."""
+    i = total = 0
+    while True:
+        e = b.index(b"\r\n", i)
+        size = int(b[i:e].split(b";")[0], 16)
+        if size == 0 or total + size > bound:
+            return total
+        total += size
+        i = e + 2 + size + 2
+
+
 def step_upload_raw_chunked(body):
     """Chunk lines, extensions and trailers reach the device exactly."""
     n = len(device_log())
@@ -367,6 +379,24 @@ def step_device_bound(path2m, body2m):
                        "the device's bound")
 
 
+def step_block_range_up():
+    """block ... body-size 1048577:4294967295 holds for a chunked upload:
+    gateway A's policy stage cuts it where that rule would stop it."""
+    n, whole = len(device_log()), chunks_within(gen_chunked(upload_body()),
+                                                 1 << 20)
+    rsp, how, secs = post_chunked(b"/dev/sink?cut=1m", upload_body())
+    check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed" and secs < 5,
+          "a chunked upload past a block range: 413 and closed at once "
+          "(%r, %s, %.1f s)" % (rsp[:40], how, secs))
+    # the chunk announced past byte 1048576 is refused at its size line,
+    # with the rest of the part (64 KiB at most) that holds the line
+    e = wait_entry(n, "partial")
+    check(whole - 65536 < e.get("partial", -1) <= whole,
+          "... the device read the body up to the chunk that passes 1 MiB "
+          "(%d bytes) less at most one part, nothing past it (%s)"
+          % (whole, e))
+
+
 def step_policy_bound_down():
     """pass response ... body-size 0:1048576 bounds a chunked answer."""
     check_download_cut(b"/dev/gen?n=%d&mode=chunked&mark=1" % SIZE,
@@ -441,8 +471,8 @@ def step_cancel():
 def main():
     steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
                            "downchunked,downclose,keepalive,echo,denied,badchunk,"
-                           "routebound,devicebound,boundup,bounddown,early,"
-                           "stale,cancel").split(",")
+                           "routebound,devicebound,boundup,cutup,bounddown,"
+                           "early,stale,cancel").split(",")
     body = upload_body()
     path = os.path.join(WORK, "upload.bin")
     with open(path, "wb") as f:
@@ -465,6 +495,7 @@ def main():
          "routebound": lambda: step_route_bound(path2m, body[:2 << 20]),
          "devicebound": lambda: step_device_bound(path2m, body[:2 << 20]),
          "boundup": lambda: step_policy_bound_up(path2m),
+         "cutup": step_block_range_up,
          "bounddown": step_policy_bound_down,
          "early": step_early,
          "stale": lambda: step_stale(path, body),

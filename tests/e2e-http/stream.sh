@@ -9,9 +9,12 @@
 # until close) of 5 MiB, and an upload echoed back streamed, byte for
 # byte at the far side (stream.py); a DELETE with a large body is denied
 # with 403 on its head and nothing reaches the device; a bad chunk inside
-# a streamed upload gets 400; bounds by route, by device and by rule; a
-# client that leaves a long download has the device's connection closed
-# at once (a cancel), not by the device's timer.
+# a streamed upload gets 400; the bounds of routes, devices and rules (a
+# pass range from 0, and a block range that leaves 0 out, held by gateway
+# A's policy stage) end a chunked upload with 413, the device reading
+# nothing past them, and cut a chunked answer short; a client that leaves
+# a long download has the device's connection closed at once (a cancel),
+# not by the device's timer.
 # Then each adapter's peak RSS (VmHWM) is held against its bound.
 #
 #   stream.sh XGWD XGWCTL XGW-HTTP SRCDIR
