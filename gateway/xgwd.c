@@ -413,14 +413,79 @@ broker_iq(struct xgwd *x, xmpp_stanza_t *iq)
 	    c != NULL ? xmpp_stanza_get_name(c) : "no reason given");
 }
 
+/*
+ * A rejecting rule's reply to el (the protocol's own error) in an
+ * envelope with meta m; NULL when the protocol has none for it.
+ */
+static xmpp_stanza_t *
+reject_envelope(struct xgwd *x, const struct xgw_meta *m, xmpp_stanza_t *el,
+    const struct xgw_verdict *v)
+{
+	xmpp_stanza_t *reply, *renv;
+
+	if ((reply = xgw_reject_reply(x->ctx, el, v, 0)) == NULL)
+		return NULL;
+	renv = xgw_envelope(x->ctx, m, reply);
+	xmpp_stanza_release(reply);
+	return renv;
+}
+
+/* The answer a rejected request gets in the far side's place; *rm its meta. */
+static xmpp_stanza_t *
+reject_answer(struct xgwd *x, const struct xgw_meta *m, xmpp_stanza_t *el,
+    const struct xgw_verdict *v, struct xgw_meta *rm)
+{
+	*rm = *m;
+	memcpy(rm->src, m->dst, sizeof(rm->src));
+	memcpy(rm->dst, m->src, sizeof(rm->dst));
+	rm->dir = XGW_RESPONSE;
+	return reject_envelope(x, rm, el, v);
+}
+
+/*
+ * A stanza from afar that the rules stop.  A request they reject is
+ * answered, on the route it came by, as one of ours would be.  An answer
+ * they reject goes on as the rule's reply (a streamed answer's part past
+ * its bound: the cancel of its stream); one they block fails its request
+ * now rather than by its timer.
+ */
+static void
+refused_from_link(struct xgwd *x, const char *from, const struct xgw_meta *m,
+    xmpp_stanza_t *el, enum xgw_action action, const struct xgw_verdict *v)
+{
+	xmpp_stanza_t *renv;
+	struct xgw_meta rm;
+	struct pending *pd;
+
+	if (m->dir == XGW_REQUEST && action == XGW_REJECT &&
+	    (renv = reject_answer(x, m, el, v, &rm)) != NULL) {
+		xgwd_to_link(x, from, renv);
+		xmpp_stanza_release(renv);
+	} else if (m->dir == XGW_RESPONSE &&
+	    (pd = pending_find(x->out, m->flow, m->seq)) != NULL) {
+		struct adapter_proc *ap = pd->adapter < x->nadapters ?
+		    &x->adapters[pd->adapter] : NULL;
+
+		renv = action == XGW_REJECT ? reject_envelope(x, m, el, v) :
+		    NULL;
+		if (ap != NULL && renv != NULL)
+			xgwd_to_adapter(x, ap, renv, m);
+		else if (ap != NULL)
+			proc_send(ap, FRAME_FAIL, m->flow, m->seq, "denied", 6);
+		if (renv != NULL)
+			xmpp_stanza_release(renv);
+		pd->used = 0;
+	}
+}
+
 /* A stanza from an adapter: inspect, then spool, send or answer. */
 void
 xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
     const struct frame *f)
 {
-	xmpp_stanza_t *env, *el, *reply;
+	xmpp_stanza_t *env, *el, *renv;
 	struct xgw_verdict v;
-	struct xgw_meta m;
+	struct xgw_meta m, rm;
 	struct xgw_err e;
 	struct pending *pd;
 
@@ -439,19 +504,17 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 	case XGW_PASS:
 		break;
 	case XGW_REJECT:
+		/* an answer goes on as the rule's reply (a stream's cancel) */
+		if (m.dir == XGW_RESPONSE &&
+		    (renv = reject_envelope(x, &m, el, &v)) != NULL) {
+			xmpp_stanza_release(env);
+			env = renv;
+			break;
+		}
 		if (m.dir == XGW_REQUEST &&
-		    (reply = xgw_reject_reply(x->ctx, el, &v, 0)) != NULL) {
-			struct xgw_meta rm = m;
-			xmpp_stanza_t *renv;
-
-			memcpy(rm.src, m.dst, sizeof(rm.src));
-			memcpy(rm.dst, m.src, sizeof(rm.dst));
-			rm.dir = XGW_RESPONSE;
-			if ((renv = xgw_envelope(x->ctx, &rm, reply)) != NULL) {
-				xgwd_to_adapter(x, ap, renv, &rm);
-				xmpp_stanza_release(renv);
-			}
-			xmpp_stanza_release(reply);
+		    (renv = reject_answer(x, &m, el, &v, &rm)) != NULL) {
+			xgwd_to_adapter(x, ap, renv, &rm);
+			xmpp_stanza_release(renv);
 		}
 		/* FALLTHROUGH */
 	case XGW_BLOCK:
@@ -530,6 +593,7 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 	struct adapter_proc *ap;
 	const struct xgw_proto *p = NULL;
 	struct xgw_verdict v;
+	enum xgw_action action;
 	struct xgw_meta m;
 	struct xgw_err e;
 	struct pending *pd;
@@ -569,8 +633,11 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 	}
 	/* readings are judged and acknowledged here; no adapter takes them yet */
 	ap = is_readings(el) ? NULL : proc_by_proto(x, p->name);
-	if (judge(x, ap ? ap->id : -1, "in", &m, el, &v) != XGW_PASS)
+	if ((action = judge(x, ap ? ap->id : -1, "in", &m, el, &v)) !=
+	    XGW_PASS) {
+		refused_from_link(x, from, &m, el, action, &v);
 		return;
+	}
 	switch (m.dir) {
 	case XGW_EVENT:
 		event_from_link(x, from, env, &m, ap);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "policy_int.h"
+#include "http.h"
 #include "modbus.h"
 
 static int
@@ -66,7 +67,11 @@ coap_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, uint16_t new_mid)
 	return el;
 }
 
-/* 403, or 413 for a streamed body stopped at its bound (stream.c) */
+/*
+ * 403, or 413 for a request's streamed body stopped at its bound
+ * (stream.c).  A part of an answer stopped there is replaced by the
+ * cancel of its stream, so that the client side cuts the answer at once.
+ */
 static xmpp_stanza_t *
 http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, unsigned code)
 {
@@ -76,7 +81,17 @@ http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, unsigned code)
 	const char *method = xmpp_stanza_get_attribute(req, "method");
 	int head = method != NULL && strcmp(method, "HEAD") == 0;
 	xmpp_stanza_t *el, *f;
+	struct xgw_http_part pt;
+	struct xgw_buf data = { 0 };
+	struct xgw_err e;
+	int part = xgw_http_part_read(req, &pt, &data, &e);
 
+	xgw_buf_free(&data);
+	if (part == 1 && code != 413) {
+		pt.kind = XGW_HTTP_CANCEL;
+		pt.last = 0;
+		return xgw_http_part_new(ctx, &pt, NULL, 0);
+	}
 	if ((el = xgw_el_new(ctx, "http", XGW_NS_HTTP)) == NULL)
 		return NULL;
 	if (xgw_set_str(el, "kind", "response") == -1 ||

@@ -152,9 +152,10 @@ part_log(struct xgw_policy *pol, const struct xgw_meta *m,
 
 /*
  * A part of an admitted way: passed and counted, or blocked from the one
- * that takes the body past its bound on.  That one, of a request, is
- * refused with 413, HTTP's own answer, so that the client learns it at
- * once, as from the adapter that restores the body.
+ * that takes the body past its bound on.  That one is rejected: a
+ * request's with 413, HTTP's own answer, and an answer's with the cancel
+ * of its stream (reject.c), so that the client learns it at once, as from
+ * the adapter that restores the body.
  */
 static void
 part_judge(struct xgw_policy *pol, const struct xgw_meta *m, struct side *s,
@@ -171,9 +172,9 @@ part_judge(struct xgw_policy *pol, const struct xgw_meta *m, struct side *s,
 	}
 	v->action = XGW_BLOCK;
 	v->reason = s->over;
-	if (first && m->dir == XGW_REQUEST && strcmp(s->over, "bad-part") != 0) {
+	if (first && strcmp(s->over, "bad-part") != 0) {
 		v->action = XGW_REJECT;
-		v->code = 413;
+		v->code = m->dir == XGW_REQUEST ? 413 : 502;
 	}
 	part_log(pol, m, s, v->rule, now);
 }

@@ -1429,7 +1429,7 @@ http_stream_counted(void **state)
 	/* counted once, when its head passed */
 	assert_int_equal(xgw_policy_counters(pol, 1)->bytes, 10);
 
-	/* an answer's part past its bound is dropped: nothing answers it */
+	/* an answer's part past its bound is replaced by its stream's cancel */
 	assert_int_equal(judge_stream(pol, stream_head("kind=response "
 	    "status=200 reason=OK version=HTTP/1.1 body=streamed stream=5"),
 	    XGW_RESPONSE, 9, &v), XGW_PASS);
@@ -1438,9 +1438,27 @@ http_stream_counted(void **state)
 	{
 		char d[91];
 
+		xmpp_stanza_t *e, *r;
+		struct xgw_http_part pt;
+		struct xgw_buf data = { 0 };
+		struct xgw_err err;
+
 		memset(d, 'z', sizeof(d));
 		assert_int_equal(judge_stream(pol, part_of(XGW_HTTP_PART, 5,
-		    2, d, sizeof(d)), XGW_RESPONSE, 9, &v), XGW_BLOCK);
+		    2, d, sizeof(d)), XGW_RESPONSE, 9, &v), XGW_REJECT);
+		assert_string_equal(v.reason, "body-max");
+		e = part_of(XGW_HTTP_PART, 5, 2, d, sizeof(d));
+		assert_non_null(r = xgw_reject_reply(ctx, e, &v, 0));
+		assert_int_equal(xgw_http_part_read(r, &pt, &data, &err), 1);
+		assert_int_equal(pt.kind, XGW_HTTP_CANCEL);
+		assert_int_equal(pt.stream, 5);
+		assert_int_equal(pt.part, 2);
+		assert_int_equal(data.len, 0);
+		xmpp_stanza_release(e);
+		xmpp_stanza_release(r);
+		/* and the later ones are blocked */
+		assert_int_equal(judge_stream(pol, part_of(XGW_HTTP_PART, 5,
+		    3, d, sizeof(d)), XGW_RESPONSE, 9, &v), XGW_BLOCK);
 	}
 	assert_string_equal(v.reason, "body-max");
 	assert_int_equal(xgw_policy_counters(pol, 2)->bytes, 10);
