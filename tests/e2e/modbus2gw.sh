@@ -8,7 +8,8 @@
 # the ADU the PLC receives equals the client's byte for byte except the
 # transaction id, concurrent clients, pipelining, a dead unit (0x0B within
 # its timeout), a slow unit, malformed input; a write the policy rejects
-# never reaches the PLC and the client gets exception 02; a request for an
+# never reaches the PLC and the client gets exception 02 (03 when only the
+# far gateway's rules reject it: it answers, A passes it on); a request for an
 # endpoint no gateway serves gets 0x0A; with the XMPP server down, 0x0A.
 #
 #   modbus2gw.sh XGWD XGWCTL XGW-MODBUS PLCSIM CLIENTS.PY SRCDIR
@@ -40,6 +41,9 @@ reject with illegal-data-address request modbus function write-single-register a
 pass request modbus
 pass response modbus
 EOF
+# B's rules are stricter: writes to 8000..8999 refused there, with exception 03
+{ echo 'reject with illegal-data-value request modbus function write-single-register address 8000:8999'
+  cat "$t/rules"; } >"$t/rules-b"
 
 gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules" "adapter modbus {
 	listen 127.0.0.1 port $gw_port
@@ -50,7 +54,7 @@ gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules
 	route \"unit 4\" to $d4
 	route \"unit 6\" to $d6
 }"
-gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter modbus {
+gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules-b" "adapter modbus {
 	device $d1 host 127.0.0.1 port $plc_port unit 1 timeout 1s
 	device $d2 host 127.0.0.1 port $plc_port unit 2 timeout 1s
 	device $d3 host 127.0.0.1 port $plc_port unit 3 timeout 500ms
@@ -81,9 +85,15 @@ req = adu(0x7002, 1, 6, struct.pack(">HH", 6999, 1234))
 rsp = exchange(port, req)
 assert rsp == req, "allowed write next to the rejected range: %s" % rsp.hex()
 refused_at_once(port, 0x7003, 4, "endpoint no gateway serves")
+# refused by B's rules alone: B answers with its exception, A passes it on
+before = open(plclog).read()
+req = adu(0x7004, 1, 6, struct.pack(">HH", 8000, 1234))
+rsp = exchange(port, req)
+assert rsp == adu(0x7004, 1, 0x86, b"\x03"), "write B rejects: %s" % rsp.hex()
+assert open(plclog).read() == before, "the write B rejects reached the PLC"
 print("policy and unknown endpoint: ok")
 EOF
-ok "a rejected write gets exception 02 and never reaches the PLC; an unknown endpoint gets 0x0A"
+ok "a rejected write gets exception 02 (03 when only B's rules reject it) and never reaches the PLC; an unknown endpoint gets 0x0A"
 
 "$src/tests/e2e/prosody.sh" stop "$t/xmpp" >/dev/null
 wait_for 15 sh -c "! \"$xgwctl\" status -s \"$t/a.sock\" | grep -q '^link up'" || die "A did not notice the server going away"
