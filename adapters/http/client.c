@@ -113,31 +113,57 @@ to_endpoint(const struct client *c, const char *dst)
 }
 
 /*
- * A streamed answer nobody will read to its end: the device side is told
- * (a cancel), so that it closes the device's connection now rather than
- * by the device's timer.  Its answer, or none, changes nothing here.
+ * A stream with the endpoint dst that ends here before its end (an answer
+ * nobody will read to its end, a body that will not be sent to its end):
+ * the device side is told (a cancel), so that it closes the device's
+ * connection now rather than by the device's timer.  Its answer, or none,
+ * changes nothing here.
  */
 static void
-download_cancel(const struct client *c, struct answer *a)
+stream_cancel(const struct client *c, const char *dst, uint64_t stream,
+    uint64_t part)
 {
-	struct xgw_meta m = to_endpoint(c, a->dst);
+	struct xgw_meta m = to_endpoint(c, dst);
 
 	m.seq = next_seq++;
-	if (part_send(&m, part_new(XGW_HTTP_CANCEL, a->dl.stream,
-	    a->dl.got + 1, 0, NULL, 0), &cancelling) == -1)
+	if (part_send(&m, part_new(XGW_HTTP_CANCEL, stream, part, 0, NULL, 0),
+	    &cancelling) == -1)
 		log_warn("client %s flow=%llu stream=%llu: cancel not carried",
 		    c->peer, (unsigned long long)c->id,
-		    (unsigned long long)a->dl.stream);
-	a->dl.open = 0;
+		    (unsigned long long)stream);
 }
 
 static void
 answer_free(const struct client *c, struct answer *a)
 {
-	if (a->dl.open)
-		download_cancel(c, a);
+	if (a->dl.open) {
+		stream_cancel(c, a->dst, a->dl.stream, a->dl.got + 1);
+		a->dl.open = 0;
+	}
 	xgw_buf_free(&a->out);
 	xgw_http_body_free(&a->dl.body);
+}
+
+/* The upload is over: its answer came, or it went with its stream. */
+static void
+upload_end(struct client *c)
+{
+	xgw_http_body_free(&c->up.body);
+	memset(&c->up, 0, sizeof(c->up));
+}
+
+/*
+ * The upload ends here before its answer came (its body broke its
+ * framing or passed its bound, a part or acknowledgement was lost or
+ * late, the client left or went idle): the device side, which has its
+ * head, is told.
+ */
+static void
+upload_cancel(struct client *c)
+{
+	if (c->up.stream != 0)
+		stream_cancel(c, c->up.a->dst, c->up.stream, c->up.sent + 1);
+	upload_end(c);
 }
 
 static void
@@ -147,9 +173,9 @@ client_close(int slot, const char *why)
 
 	log_debug("client %s flow=%llu closed: %s", c->peer,
 	    (unsigned long long)c->id, why);
+	upload_cancel(c);
 	for (int i = 0; i < c->qlen; i++)
 		answer_free(c, q_at(c, i));
-	xgw_http_body_free(&c->up.body);
 	close(c->fd);
 	free(c);
 	clients[slot] = NULL;
@@ -568,13 +594,6 @@ input_drop(struct client *c, size_t n)
 	c->inlen -= n;
 }
 
-static void
-upload_end(struct client *c)
-{
-	xgw_http_body_free(&c->up.body);
-	memset(&c->up, 0, sizeof(c->up));
-}
-
 /*
  * A stream that cannot go on: answered with status when its answer has
  * not begun (the connection ends after it), else the connection is reset
@@ -590,8 +609,8 @@ stream_broken(int slot, struct answer *a, unsigned status, const char *why)
 	log_warnx("client %s flow=%llu: stream broken: %s; %s", c->peer,
 	    (unsigned long long)c->id, why, a != NULL && !a->began ?
 	    "answered and closed" : "connection reset");
-	if (c->up.stream != 0 && (a == NULL || a == c->up.a))
-		upload_end(c);
+	if (a == NULL || a == c->up.a)
+		upload_cancel(c);
 	if (a != NULL && !a->began) {
 		/* nothing of its answer went out: a whole one replaces it */
 		answer_free(c, a);
@@ -992,8 +1011,8 @@ upload_ack(int slot, const struct xgw_http_part *pt)
 /*
  * A part, an acknowledgement or a cancel of a stream of one of our
  * connections.  A cancel answers a pull when the device side ended the
- * answer (a body that broke its framing or passed the device's bound),
- * or answers ours.
+ * answer (a body that broke its framing or passed the device's bound) or
+ * a policy stage stopped it (a rule's bound), or answers ours.
  */
 void
 client_part(const struct xgw_http_part *pt, struct xgw_buf *data,
@@ -1023,10 +1042,14 @@ client_part(const struct xgw_http_part *pt, struct xgw_buf *data,
 			return;
 		}
 		if (pt->kind == XGW_HTTP_CANCEL) {
-			/* ended there: nothing to tell it back */
-			a->dl.open = 0;
-			stream_broken(slot, a, 502, "the device side ended "
-			    "the answer");
+			/*
+			 * Told back all the same (stream_broken): a policy
+			 * stage on the way that cut the answer at a rule's
+			 * bound answers in the device side's stead, and the
+			 * device side answers a cancel of a stream it ended.
+			 */
+			stream_broken(slot, a, 502, "the answer was ended "
+			    "on its way");
 			return;
 		}
 	}

@@ -10,9 +10,9 @@
  * The connection is kept while the device keeps it (keep-alive) and made
  * again, non-blocking, when a request comes and there is none.  A
  * streamed request is written as its parts come, each acknowledged once
- * written; a streamed answer goes back a part for each pull, until its
- * end or a cancel from the client side.  Streamed bodies are held to the
- * device's body-max, else the block's.
+ * written, until its end or a cancel from the client side; a streamed
+ * answer goes back a part for each pull, until its end or a cancel.
+ * Streamed bodies are held to the device's body-max, else the block's.
  */
 #include <sys/socket.h>
 #include <netdb.h>
@@ -811,9 +811,10 @@ past_end(struct device *d, const struct xgw_meta *m,
 }
 
 /*
- * The client side ended the exchange of job j (its client left, or it
- * cut the answer): the device's connection goes now rather than by the
- * device's timer.  The cancel is answered with one, whether the stream
+ * The client side ended the exchange of job j (its client left, it
+ * ended the request's body, or it or a policy stage cut the answer): the
+ * device's connection goes now rather than by the device's timer, and
+ * never with a cut body taken for a whole one.  The cancel is answered with one, whether the stream
  * is still here or not.
  */
 static void

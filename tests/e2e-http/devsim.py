@@ -20,7 +20,8 @@ with extensions and a trailer, or until close; mark adds X-Bounded: 1),
 /dev/early?n=N (413 with Connection: close after N bytes of the body,
 the rest read and dropped, as servers close).  Exchanges above 1 MiB are
 logged as {"req_sha256", "req_len", "rsp_sha256", "rsp_len"}; a request
-whose connection ends inside its body as {"partial": body bytes read},
+whose connection ends inside its body as {"partial": body bytes read,
+"target": target, "t": the time it ended},
 an early answer as {"early": body bytes read before it}, an answer above
 1 MiB whose connection ends before it is all sent as {"aborted": target,
 "t": the time it ended}.
@@ -43,7 +44,7 @@ class Partial(Exception):
 
     def __init__(self, body):
         super().__init__("%d body bytes" % len(body))
-        self.body = body
+        self.body, self.target = body, None
 
 
 def read_exact(f, n, body):
@@ -72,6 +73,15 @@ def read_request(f, sock):
         headers[k.strip().lower()] = v.strip()
     if headers.get(b"expect", b"").lower() == b"100-continue":
         sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    try:
+        return read_body(f, method, target, headers, raw)
+    except Partial as p:
+        p.target = target
+        raise
+
+
+def read_body(f, method, target, headers, raw):
+    """The rest of read_request, past the head: its Partial names no target."""
     body = bytearray()
     if target.startswith("/dev/early?"):
         # only the first N bytes: the answer comes before the rest
@@ -193,7 +203,8 @@ class Handler(socketserver.StreamRequestHandler):
             try:
                 r = read_request(self.rfile, self.connection)
             except Partial as p:
-                log({"partial": len(p.body)})
+                log({"partial": len(p.body), "target": p.target,
+                     "t": time.time()})
                 return
             except (ValueError, ConnectionError):
                 return

@@ -231,23 +231,26 @@ def step_denied(path):
 
 
 def step_bad_chunk():
-    """A chunk size that is not hex, past the first parts: 400, closed."""
+    """A chunk size that is not hex, past the first parts: 400, closed, and
+    the device's connection closed at once (/patient: its timer is 10 s)."""
     n = len(device_log())
     body = b"%x\r\n%s\r\n" % (300000, b"a" * 300000) + b"zz\r\n"
     with socket.create_connection(("127.0.0.1", PORT), 10) as s:
         s.settimeout(20)
-        s.sendall(b"POST /dev/sink HTTP/1.1\r\nHost: d\r\n"
+        s.sendall(b"POST /patient/sink HTTP/1.1\r\nHost: d\r\n"
                   b"Transfer-Encoding: chunked\r\n\r\n" + body)
         r = Reader(s)
         rsp = r.response()
+        refused = time.time()
         rest = r.take(100) or s.recv(100)
     check(rsp.startswith(b"HTTP/1.1 400 ") and b"bad-chunk-size" in rsp and
           rest == b"", "a bad chunk size inside a streamed upload: 400 and "
           "closed (%r)" % rsp[:60])
-    time.sleep(1.5)
-    check(all("partial" in e for e in device_log()[n:]),
-          "the device answered nothing for it (its connection ended inside "
-          "the body)")
+    e, after = device_closed(n, "target", "/patient/sink", refused)
+    check(e and e["t"] - refused < 1 and
+          all("partial" in x for x in device_log()[n:]),
+          "the device answered nothing for it; its connection ended inside "
+          "the body %s (%s)" % (after, e))
 
 
 def wait_entry(n, key, secs=5, value=None):
@@ -261,6 +264,14 @@ def wait_entry(n, key, secs=5, value=None):
         if time.time() > end:
             return {}
         time.sleep(0.05)
+
+
+def device_closed(n, key, target, since):
+    """The device's log entry past the first n whose key is target, and
+    when its connection ended: at once, or by the device's timer (10 s on
+    /patient)."""
+    e = wait_entry(n, key, 12, target)
+    return e, "%.2f s later" % (e["t"] - since) if e else "not within 12 s"
 
 
 def recv_all(s, secs):
@@ -324,7 +335,7 @@ def check_upload_bound(target, path2m, body2m, what):
 
 def check_download_cut(target, what):
     """A chunked answer passing its bound (1 MiB) by what: cut short at
-    once, never whole."""
+    once, never whole.  When the client saw its end."""
     with socket.create_connection(("127.0.0.1", PORT), 10) as s:
         s.sendall(b"GET %s HTTP/1.1\r\nHost: d\r\n\r\n" % target)
         start = time.time()
@@ -337,6 +348,7 @@ def check_download_cut(target, what):
           "a chunked answer passing %s: cut short, never whole (%r, %s "
           "after %.1f s, %d body bytes)" % (what, rsp[:20], how, secs,
                                             len(body)))
+    return start + secs
 
 
 def step_route_bound(path2m, body2m):
@@ -398,9 +410,14 @@ def step_block_range_up():
 
 
 def step_policy_bound_down():
-    """pass response ... body-size 0:1048576 bounds a chunked answer."""
-    check_download_cut(b"/dev/gen?n=%d&mode=chunked&mark=1" % SIZE,
-                       "the rule's bound")
+    """pass response ... body-size 0:1048576 bounds a chunked answer; the
+    device side, which passed it, is told (/patient: its timer is 10 s)."""
+    n = len(device_log())
+    target = "/patient/gen?n=%d&mode=chunked&mark=1" % (32 << 20)
+    ended = check_download_cut(target.encode(), "the rule's bound")
+    e, after = device_closed(n, "aborted", target, ended)
+    check(e and e["t"] - ended < 1, "... and the device's connection closed "
+          "%s (%s)" % (after, e))
     code, got = curl(BASE + "/dev/gen?n=%d&mode=chunked&mark=1" % 900000)
     check(code == "200" and sha(got) == sha(gen_body(900000)),
           "a chunked answer within it: whole (%s, %d)" % (code, len(got)))
@@ -459,8 +476,7 @@ def step_cancel():
                 break
             got += d
     left = time.time()
-    e = wait_entry(n, "aborted", 5, target)
-    after = "%.2f s later" % (e["t"] - left) if e else "not within 5 s"
+    e, after = device_closed(n, "aborted", target, left)
     check(got.startswith(b"HTTP/1.1 200 ") and len(got) > 100 << 10 and
           e and e["t"] - left < 1,
           "a client that left after 100 KiB of a streamed answer: the "
@@ -468,11 +484,29 @@ def step_cancel():
           % (after, bytes(got[:15]), len(got)))
 
 
+def step_upload_cancel():
+    """A client sends 300 KiB of a 5 MiB chunked upload and leaves: the
+    device's connection is closed at once, not by its timer (10 s on
+    /patient)."""
+    n = len(device_log())
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.sendall(b"POST /patient/sink HTTP/1.1\r\nHost: d\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n" +
+                  gen_chunked(upload_body())[:300 << 10])
+        # time for the parts to reach the device before the client goes
+        time.sleep(1)
+    left = time.time()
+    e, after = device_closed(n, "target", "/patient/sink", left)
+    check(e and e["partial"] > 0 and e["t"] - left < 1,
+          "a client that left after 300 KiB of a streamed upload: the "
+          "device's connection closed %s, inside the body (%s)" % (after, e))
+
+
 def main():
     steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
                            "downchunked,downclose,keepalive,echo,denied,badchunk,"
                            "routebound,devicebound,boundup,cutup,bounddown,"
-                           "early,stale,cancel").split(",")
+                           "early,stale,cancel,upcancel").split(",")
     body = upload_body()
     path = os.path.join(WORK, "upload.bin")
     with open(path, "wb") as f:
@@ -499,7 +533,8 @@ def main():
          "bounddown": step_policy_bound_down,
          "early": step_early,
          "stale": lambda: step_stale(path, body),
-         "cancel": step_cancel}[st]()
+         "cancel": step_cancel,
+         "upcancel": step_upload_cancel}[st]()
         print("   %s: %.2f s" % (st, time.time() - start), flush=True)
     os.unlink(path)
     os.unlink(path2m)
