@@ -413,43 +413,52 @@ broker_iq(struct xgwd *x, xmpp_stanza_t *iq)
 	    c != NULL ? xmpp_stanza_get_name(c) : "no reason given");
 }
 
-/*
- * A rejecting rule's reply to el (the protocol's own error) in an
- * envelope with meta m; NULL when the protocol has none for it.
- */
-static xmpp_stanza_t *
-reject_envelope(struct xgwd *x, const struct xgw_meta *m, xmpp_stanza_t *el,
-    const struct xgw_verdict *v)
-{
-	xmpp_stanza_t *reply, *renv;
-
-	if ((reply = xgw_reject_reply(x->ctx, el, v, 0)) == NULL)
-		return NULL;
-	renv = xgw_envelope(x->ctx, m, reply);
-	xmpp_stanza_release(reply);
-	return renv;
-}
-
 /* The answer a rejected request gets in the far side's place; *rm its meta. */
 static xmpp_stanza_t *
 reject_answer(struct xgwd *x, const struct xgw_meta *m, xmpp_stanza_t *el,
     const struct xgw_verdict *v, struct xgw_meta *rm)
 {
+	xmpp_stanza_t *reply, *renv;
+
+	if ((reply = xgw_reject_reply(x->ctx, el, v, 0)) == NULL)
+		return NULL;
 	*rm = *m;
 	memcpy(rm->src, m->dst, sizeof(rm->src));
 	memcpy(rm->dst, m->src, sizeof(rm->dst));
 	rm->dir = XGW_RESPONSE;
-	return reject_envelope(x, rm, el, v);
+	renv = xgw_envelope(x->ctx, rm, reply);
+	xmpp_stanza_release(reply);
+	return renv;
+}
+
+/*
+ * What goes on in a rejected stanza's place, with its meta: a streamed
+ * body's part is replaced by the cancel of its stream, so that the other
+ * end stops now rather than by its timer.  *elp: its element.
+ */
+static xmpp_stanza_t *
+reject_onward(struct xgwd *x, const struct xgw_meta *m, xmpp_stanza_t *el,
+    xmpp_stanza_t **elp)
+{
+	xmpp_stanza_t *onward, *renv;
+
+	if (m->dir == XGW_EVENT ||
+	    (onward = xgw_reject_onward(x->ctx, el)) == NULL)
+		return NULL;
+	if ((renv = xgw_envelope(x->ctx, m, onward)) != NULL && elp != NULL)
+		*elp = onward;		/* held by renv */
+	xmpp_stanza_release(onward);
+	return renv;
 }
 
 /*
  * A stanza from afar that the rules stop.  A request they reject is
- * answered, on the route it came by, as one of ours would be.  An answer
- * they reject goes on as the rule's reply (a streamed answer's part past
- * its bound: the cancel of its stream); one they block fails its request
- * now rather than by its timer.
+ * answered, on the route it came by, as one of ours would be; what goes
+ * on in a rejected stanza's place is returned, to be carried as it would
+ * have been.  An answer they block fails its request now rather than by
+ * its timer.
  */
-static void
+static xmpp_stanza_t *
 refused_from_link(struct xgwd *x, const char *from, const struct xgw_meta *m,
     xmpp_stanza_t *el, enum xgw_action action, const struct xgw_verdict *v)
 {
@@ -457,25 +466,22 @@ refused_from_link(struct xgwd *x, const char *from, const struct xgw_meta *m,
 	struct xgw_meta rm;
 	struct pending *pd;
 
-	if (m->dir == XGW_REQUEST && action == XGW_REJECT &&
+	if (action == XGW_REJECT && m->dir == XGW_REQUEST &&
 	    (renv = reject_answer(x, m, el, v, &rm)) != NULL) {
 		xgwd_to_link(x, from, renv);
 		xmpp_stanza_release(renv);
-	} else if (m->dir == XGW_RESPONSE &&
+	}
+	if (action == XGW_REJECT &&
+	    (renv = reject_onward(x, m, el, NULL)) != NULL)
+		return renv;
+	if (m->dir == XGW_RESPONSE &&
 	    (pd = pending_find(x->out, m->flow, m->seq)) != NULL) {
-		struct adapter_proc *ap = pd->adapter < x->nadapters ?
-		    &x->adapters[pd->adapter] : NULL;
-
-		renv = action == XGW_REJECT ? reject_envelope(x, m, el, v) :
-		    NULL;
-		if (ap != NULL && renv != NULL)
-			xgwd_to_adapter(x, ap, renv, m);
-		else if (ap != NULL)
-			proc_send(ap, FRAME_FAIL, m->flow, m->seq, "denied", 6);
-		if (renv != NULL)
-			xmpp_stanza_release(renv);
+		if (pd->adapter < x->nadapters)
+			proc_send(&x->adapters[pd->adapter], FRAME_FAIL, m->flow,
+			    m->seq, "denied", 6);
 		pd->used = 0;
 	}
+	return NULL;
 }
 
 /* A stanza from an adapter: inspect, then spool, send or answer. */
@@ -488,6 +494,7 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 	struct xgw_meta m, rm;
 	struct xgw_err e;
 	struct pending *pd;
+	int onward = 0;
 
 	x->c.from_adapters++;
 	if ((env = xmpp_stanza_new_from_string(x->ctx,
@@ -504,17 +511,16 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 	case XGW_PASS:
 		break;
 	case XGW_REJECT:
-		/* an answer goes on as the rule's reply (a stream's cancel) */
-		if (m.dir == XGW_RESPONSE &&
-		    (renv = reject_envelope(x, &m, el, &v)) != NULL) {
-			xmpp_stanza_release(env);
-			env = renv;
-			break;
-		}
 		if (m.dir == XGW_REQUEST &&
 		    (renv = reject_answer(x, &m, el, &v, &rm)) != NULL) {
 			xgwd_to_adapter(x, ap, renv, &rm);
 			xmpp_stanza_release(renv);
+		}
+		if ((renv = reject_onward(x, &m, el, &el)) != NULL) {
+			xmpp_stanza_release(env);
+			env = renv;
+			onward = 1;
+			break;
 		}
 		/* FALLTHROUGH */
 	case XGW_BLOCK:
@@ -551,6 +557,11 @@ xgwd_stanza_from_adapter(struct xgwd *x, struct adapter_proc *ap,
 		event_pump(x);
 		break;
 	case XGW_REQUEST:
+		/* answered already: whatever comes back for it is not awaited */
+		if (onward) {
+			xgwd_to_link(x, x->conf->xmpp.broker, env);
+			break;
+		}
 		if (!link_is_up(x->link)) {
 			xgwd_fail(x, ap, &m, "link-down");
 			break;
@@ -589,7 +600,7 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 	struct xgwd *x = arg;
 	const char *from = xmpp_stanza_get_from(st);
 	const char *name = xmpp_stanza_get_name(st);
-	xmpp_stanza_t *env, *el;
+	xmpp_stanza_t *env, *el, *onward = NULL;
 	struct adapter_proc *ap;
 	const struct xgw_proto *p = NULL;
 	struct xgw_verdict v;
@@ -635,8 +646,10 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 	ap = is_readings(el) ? NULL : proc_by_proto(x, p->name);
 	if ((action = judge(x, ap ? ap->id : -1, "in", &m, el, &v)) !=
 	    XGW_PASS) {
-		refused_from_link(x, from, &m, el, action, &v);
-		return;
+		if ((onward = refused_from_link(x, from, &m, el, action, &v)) ==
+		    NULL)
+			return;
+		env = onward;
 	}
 	switch (m.dir) {
 	case XGW_EVENT:
@@ -663,6 +676,8 @@ on_link_stanza(void *arg, xmpp_stanza_t *st)
 		pd->used = 0;
 		break;
 	}
+	if (onward != NULL)
+		xmpp_stanza_release(onward);
 }
 
 static void

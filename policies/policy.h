@@ -93,5 +93,12 @@ void			 xgw_policy_log_flush(struct xgw_policy *, uint64_t now_ms);
  */
 xmpp_stanza_t		*xgw_reject_reply(xmpp_ctx_t *, xmpp_stanza_t *req,
 			    const struct xgw_verdict *, uint16_t new_mid);
+/*
+ * What goes on in a rejected stanza's place, whichever way it went: for a
+ * part of a streamed HTTP body, the cancel of its stream, so that the
+ * other end stops at once (a request's part is answered with 413 too, an
+ * answer's is not answered); NULL for anything else.
+ */
+xmpp_stanza_t		*xgw_reject_onward(xmpp_ctx_t *, xmpp_stanza_t *el);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * The answer a rejected request gets, in its own protocol: a Modbus
  * exception, CoAP 4.03 Forbidden, HTTP 403 (413 for a streamed body past
- * its bound), MQTT "not authorized".  Pure functions: the request element
+ * its bound), MQTT "not authorized"; and what goes on in a rejected
+ * stanza's place (a streamed body's part: the cancel of its stream).  Pure functions: the request element
  * in, a new reply element out; the transform's encode turns it into bytes
  * and checks it.
  */
@@ -67,11 +68,7 @@ coap_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, uint16_t new_mid)
 	return el;
 }
 
-/*
- * 403, or 413 for a request's streamed body stopped at its bound
- * (stream.c).  A part of an answer stopped there is replaced by the
- * cancel of its stream, so that the client side cuts the answer at once.
- */
+/* 403, or 413 for a streamed body stopped at its bound (stream.c) */
 static xmpp_stanza_t *
 http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, unsigned code)
 {
@@ -81,17 +78,7 @@ http_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req, unsigned code)
 	const char *method = xmpp_stanza_get_attribute(req, "method");
 	int head = method != NULL && strcmp(method, "HEAD") == 0;
 	xmpp_stanza_t *el, *f;
-	struct xgw_http_part pt;
-	struct xgw_buf data = { 0 };
-	struct xgw_err e;
-	int part = xgw_http_part_read(req, &pt, &data, &e);
 
-	xgw_buf_free(&data);
-	if (part == 1 && code != 413) {
-		pt.kind = XGW_HTTP_CANCEL;
-		pt.last = 0;
-		return xgw_http_part_new(ctx, &pt, NULL, 0);
-	}
 	if ((el = xgw_el_new(ctx, "http", XGW_NS_HTTP)) == NULL)
 		return NULL;
 	if (xgw_set_str(el, "kind", "response") == -1 ||
@@ -202,4 +189,23 @@ xgw_reject_reply(xmpp_ctx_t *ctx, xmpp_stanza_t *req,
 	if (strcmp(ns, XGW_NS_MQTT) == 0)
 		return mqtt_reply(ctx, req);
 	return NULL;
+}
+
+xmpp_stanza_t *
+xgw_reject_onward(xmpp_ctx_t *ctx, xmpp_stanza_t *el)
+{
+	struct xgw_http_part pt;
+	struct xgw_buf data = { 0 };
+	struct xgw_err e;
+	int rc;
+
+	if (xgw_element_protocol(el) != &xgw_http_proto)
+		return NULL;
+	rc = xgw_http_part_read(el, &pt, &data, &e);
+	xgw_buf_free(&data);
+	if (rc != 1 || pt.kind != XGW_HTTP_PART)
+		return NULL;
+	pt.kind = XGW_HTTP_CANCEL;
+	pt.last = 0;
+	return xgw_http_part_new(ctx, &pt, NULL, 0);
 }

@@ -393,20 +393,24 @@ def step_device_bound(path2m, body2m):
 
 def step_block_range_up():
     """block ... body-size 1048577:4294967295 holds for a chunked upload:
-    gateway A's policy stage cuts it where that rule would stop it."""
+    gateway A's policy stage cuts it where that rule would stop it, and
+    sends the stream's cancel on: the device's connection is closed at
+    once (/patient: its timer is 10 s)."""
     n, whole = len(device_log()), chunks_within(gen_chunked(upload_body()),
                                                  1 << 20)
-    rsp, how, secs = post_chunked(b"/dev/sink?cut=1m", upload_body())
+    rsp, how, secs = post_chunked(b"/patient/sink?cut=1m", upload_body())
+    cut = time.time()
     check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed" and secs < 5,
           "a chunked upload past a block range: 413 and closed at once "
           "(%r, %s, %.1f s)" % (rsp[:40], how, secs))
     # the chunk announced past byte 1048576 is refused at its size line,
     # with the rest of the part (64 KiB at most) that holds the line
-    e = wait_entry(n, "partial")
-    check(whole - 65536 < e.get("partial", -1) <= whole,
+    e, after = device_closed(n, "target", "/patient/sink?cut=1m", cut)
+    check(e and whole - 65536 < e.get("partial", -1) <= whole and
+          e["t"] - cut < 1,
           "... the device read the body up to the chunk that passes 1 MiB "
-          "(%d bytes) less at most one part, nothing past it (%s)"
-          % (whole, e))
+          "(%d bytes) less at most one part, nothing past it, its "
+          "connection closed %s (%s)" % (whole, after, e))
 
 
 def step_policy_bound_down():

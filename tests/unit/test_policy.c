@@ -1448,7 +1448,7 @@ http_stream_counted(void **state)
 		    2, d, sizeof(d)), XGW_RESPONSE, 9, &v), XGW_REJECT);
 		assert_string_equal(v.reason, "body-max");
 		e = part_of(XGW_HTTP_PART, 5, 2, d, sizeof(d));
-		assert_non_null(r = xgw_reject_reply(ctx, e, &v, 0));
+		assert_non_null(r = xgw_reject_onward(ctx, e));
 		assert_int_equal(xgw_http_part_read(r, &pt, &data, &err), 1);
 		assert_int_equal(pt.kind, XGW_HTTP_CANCEL);
 		assert_int_equal(pt.stream, 5);
@@ -1456,6 +1456,10 @@ http_stream_counted(void **state)
 		assert_int_equal(data.len, 0);
 		xmpp_stanza_release(e);
 		xmpp_stanza_release(r);
+		/* only a body's part has something to go on in its place */
+		e = stream_el(XGW_HTTP_PULL, 5, 3);
+		assert_null(xgw_reject_onward(ctx, e));
+		xmpp_stanza_release(e);
 		/* and the later ones are blocked */
 		assert_int_equal(judge_stream(pol, part_of(XGW_HTTP_PART, 5,
 		    3, d, sizeof(d)), XGW_RESPONSE, 9, &v), XGW_BLOCK);
