@@ -64,6 +64,10 @@ pass response http header "X-Bounded" body-size 0:1048576
 block response http header "X-Bounded"
 pass response http
 EOF
+# B's rules are stricter: "strict=1" uploads held to 512 KiB there alone
+{ echo 'pass request http path "/patient/sink" query "strict=1" body-size 0:524288'
+  echo 'reject request http query "strict=1"'
+  cat "$t/rules"; } >"$t/rules-b"
 
 # A waits 3 s for an answer, B 1 s for its devices: a slow device gets
 # B's 504, a silent gateway B gets A's.
@@ -80,7 +84,7 @@ gw_conf "$t/a.conf" a "$t" "$USER1_JID" "$USER1_PASSWORD" "$USER2_JID" "$t/rules
 	route \"/bounded\" to $d5
 	route \"/patient\" to $d6
 }"
-gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules" "adapter http {
+gw_conf "$t/b.conf" b "$t" "$USER2_JID" "$USER2_PASSWORD" "$USER1_JID" "$t/rules-b" "adapter http {
 	device $d1 host 127.0.0.1 port $dev_port timeout 1s
 	device $d2 host 127.0.0.1 port $closed_port timeout 1s
 	device $d3 host 127.0.0.1 port $dev3_port timeout 1s

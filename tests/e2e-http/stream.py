@@ -413,6 +413,23 @@ def step_block_range_up():
           "connection closed %s (%s)" % (whole, after, e))
 
 
+def step_strict_b():
+    """Gateway B's rules alone bound "strict=1" uploads (512 KiB): B's
+    policy stage answers the part past it with 413, back through A, and
+    hands its device side the stream's cancel (/patient: its timer is
+    10 s)."""
+    n = len(device_log())
+    rsp, how, secs = post_chunked(b"/patient/sink?strict=1", upload_body())
+    cut = time.time()
+    check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed" and secs < 2.5,
+          "a chunked upload past B's stricter bound: 413 from B and closed "
+          "at once (%r, %s, %.1f s)" % (rsp[:40], how, secs))
+    e, after = device_closed(n, "target", "/patient/sink?strict=1", cut)
+    check(e and 0 < e.get("partial", -1) <= 1 << 19 and e["t"] - cut < 1,
+          "... the device read no more than B's bound, its connection "
+          "closed %s (%s)" % (after, e))
+
+
 def step_policy_bound_down():
     """pass response ... body-size 0:1048576 bounds a chunked answer; the
     device side, which passed it, is told (/patient: its timer is 10 s)."""
@@ -509,7 +526,7 @@ def step_upload_cancel():
 def main():
     steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
                            "downchunked,downclose,keepalive,echo,denied,badchunk,"
-                           "routebound,devicebound,boundup,cutup,bounddown,"
+                           "routebound,devicebound,boundup,cutup,strictb,bounddown,"
                            "early,stale,cancel,upcancel").split(",")
     body = upload_body()
     path = os.path.join(WORK, "upload.bin")
@@ -534,6 +551,7 @@ def main():
          "devicebound": lambda: step_device_bound(path2m, body[:2 << 20]),
          "boundup": lambda: step_policy_bound_up(path2m),
          "cutup": step_block_range_up,
+         "strictb": step_strict_b,
          "bounddown": step_policy_bound_down,
          "early": step_early,
          "stale": lambda: step_stale(path, body),

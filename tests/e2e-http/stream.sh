@@ -11,8 +11,9 @@
 # with 403 on its head and nothing reaches the device; a bad chunk inside
 # a streamed upload gets 400; the bounds of routes, devices and rules (a
 # pass range from 0, and a block range that leaves 0 out, held by gateway
-# A's policy stage) end a chunked upload with 413, the device reading
-# nothing past them, and cut a chunked answer short; a client that leaves
+# A's policy stage, or by B's alone when its rules are stricter) end a
+# chunked upload with 413, the device reading nothing past them, and cut
+# a chunked answer short; a client that leaves
 # a long download or upload, a bad chunk, and a rule's cut of an answer
 # have the device's connection closed at once (a cancel), not by the
 # device's timer.
