@@ -17,8 +17,9 @@ For streaming: any path ending in /sink (any body; the answer is "SHA256
 LENGTH" of the body as decoded), any ending in /gen?n=N&mode=cl|chunked|close[&mark=1]
 (N bytes of gen_body(N), with Content-Length, in chunks of varying sizes
 with extensions and a trailer, or until close; mark adds X-Bounded: 1),
-/dev/early?n=N (413 with Connection: close after N bytes of the body,
-the rest read and dropped, as servers close).  Exchanges above 1 MiB are
+any path ending in /early?n=N[&close=1] (413 with Connection: close after N bytes of the
+body, the rest read and dropped, as servers close; with close=1 the
+connection is closed at once after the answer).  Exchanges above 1 MiB are
 logged as {"req_sha256", "req_len", "rsp_sha256", "rsp_len"}; a request
 whose connection ends inside its body as {"partial": body bytes read,
 "target": target, "t": the time it ended},
@@ -83,9 +84,9 @@ def read_request(f, sock):
 def read_body(f, method, target, headers, raw):
     """The rest of read_request, past the head: its Partial names no target."""
     body = bytearray()
-    if target.startswith("/dev/early?"):
+    if is_early(target):
         # only the first N bytes: the answer comes before the rest
-        n = min(int(target.split("=")[1]), int(headers[b"content-length"]))
+        n = min(int(early_args(target)["n"]), int(headers[b"content-length"]))
         body += read_exact(f, n, body)
         return method, target, headers, bytes(body), bytes(raw + body)
     if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
@@ -111,6 +112,14 @@ def read_body(f, method, target, headers, raw):
         raw += data
         body += data
     return method, target, headers, bytes(body), bytes(raw)
+
+
+def is_early(target):
+    return target.partition("?")[0].endswith("/early")
+
+
+def early_args(target):
+    return dict(a.split("=", 1) for a in target.partition("?")[2].split("&"))
 
 
 def gen_body(n):
@@ -213,8 +222,8 @@ class Handler(socketserver.StreamRequestHandler):
             method, target, headers, body, raw = r
             if drop_next:
                 return
-            if target.startswith("/dev/early?"):
-                self.early(len(body))
+            if is_early(target):
+                self.early(len(body), early_args(target).get("close") == "1")
                 return
             drop_next = target == "/dev/bye"
             rsp, close = answer(method, target, body)
@@ -234,13 +243,16 @@ class Handler(socketserver.StreamRequestHandler):
                 select.select([self.connection], [], [], 30)
                 return
 
-    def early(self, n):
+    def early(self, n, close):
         """413 before the body is read; the rest is read and dropped until
-        the client closes (or 5 s), so that the close does not reset it."""
+        the client closes (or 5 s), so that the close does not reset it;
+        with close, the connection is closed at once."""
         log({"early": n})
         c = self.connection
         c.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n"
                   b"Connection: close\r\n\r\n")
+        if close:
+            return
         c.shutdown(socket.SHUT_WR)
         c.settimeout(5)
         try:
