@@ -14,7 +14,8 @@
 # A's policy stage, or by B's alone when its rules are stricter) end a
 # chunked upload with 413, the device reading nothing past them, and cut
 # a chunked answer short; a device that answers early and closes while
-# its client has stopped sending has its answer reach the client at once;
+# its client has stopped sending has its answer reach the client at once,
+# and one that waits for the rest has the client get 504 by A's timer;
 # a client that leaves a long download or upload, a bad chunk, and a
 # rule's cut of an answer have the device's connection closed at once (a
 # cancel), not by the device's timer.
