@@ -10,8 +10,9 @@
  * The connection is kept while the device keeps it (keep-alive) and made
  * again, non-blocking, when a request comes and there is none.  A
  * streamed request is written as its parts come, each acknowledged once
- * written, until its end or a cancel from the client side; a streamed
- * answer goes back a part for each pull, until its end or a cancel.
+ * written (the newest once the next came), until its end or a cancel from
+ * the client side; a streamed answer goes back a part for each pull,
+ * until its end or a cancel.
  * Streamed bodies are held to the device's body-max, else the block's.
  */
 #include <sys/socket.h>
@@ -183,7 +184,7 @@ device_close(struct device *d, const char *why)
 /*
  * The head job failed: answered with status, the connection dropped.  The
  * answer to an upload answers a part: the oldest one unacknowledged, else
- * the next to come.
+ * (only the head came) the first to come.
  */
 static void
 device_fail(struct device *d, unsigned status, const char *why)
@@ -290,11 +291,18 @@ stream_send(const struct device *d, const struct job *j, uint64_t seq,
 	return -1;
 }
 
-/* Acknowledges the parts of a streamed request now written to the device. */
+/*
+ * Acknowledges the parts of a streamed request now written to the device,
+ * but for the newest part while more are to come: the client side then
+ * always waits for an answer of the stream, which an answer the device
+ * sends before the end of the body can be (early_answer), even when the
+ * client stopped sending.  The head's is never held: the body waits for it.
+ */
 static void
 acks_written(struct device *d, struct job *j)
 {
-	while (j->nacks > 0 && j->acks[0].end <= j->written) {
+	while (j->nacks > 0 && j->acks[0].end <= j->written &&
+	    !(j->up_open && j->nacks == 1 && j->acks[0].part > 0)) {
 		stream_send(d, j, j->acks[0].seq, part_new(XGW_HTTP_ACK,
 		    j->stream, j->acks[0].part, 0, NULL, 0));
 		memmove(j->acks, j->acks + 1, --j->nacks * sizeof(j->acks[0]));
@@ -592,8 +600,9 @@ final_answer(const struct device *d)
 /*
  * The device answers while the request's body is still coming: an
  * interim answer is skipped as any; a final one cuts the upload short,
- * answering the oldest part not yet acknowledged, or the next part to
- * come when none is.  1 when the input may be cut now.
+ * answering the oldest part not yet acknowledged (acks_written holds
+ * one), or the first part to come when only the head came.  1 when the
+ * input may be cut now.
  */
 static int
 early_answer(struct device *d, struct job *j)

@@ -17,8 +17,10 @@ For streaming: any path ending in /sink (any body; the answer is "SHA256
 LENGTH" of the body as decoded), any ending in /gen?n=N&mode=cl|chunked|close[&mark=1]
 (N bytes of gen_body(N), with Content-Length, in chunks of varying sizes
 with extensions and a trailer, or until close; mark adds X-Bounded: 1),
-/dev/early?n=N (413 with Connection: close after N bytes of the body,
-the rest read and dropped, as servers close).  Exchanges above 1 MiB are
+any path ending in /early?n=N[&close=1] (413 with Connection: close
+after N bytes of the body, the rest read and dropped, as servers close;
+with close=1 the connection is closed at once after the answer).
+Exchanges above 1 MiB are
 logged as {"req_sha256", "req_len", "rsp_sha256", "rsp_len"}; a request
 whose connection ends inside its body as {"partial": body bytes read,
 "target": target, "t": the time it ended},
@@ -83,9 +85,9 @@ def read_request(f, sock):
 def read_body(f, method, target, headers, raw):
     """The rest of read_request, past the head: its Partial names no target."""
     body = bytearray()
-    if target.startswith("/dev/early?"):
+    if is_early(target):
         # only the first N bytes: the answer comes before the rest
-        n = min(int(target.split("=")[1]), int(headers[b"content-length"]))
+        n = min(int(target_args(target)["n"]), int(headers[b"content-length"]))
         body += read_exact(f, n, body)
         return method, target, headers, bytes(body), bytes(raw + body)
     if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
@@ -113,6 +115,15 @@ def read_body(f, method, target, headers, raw):
     return method, target, headers, bytes(body), bytes(raw)
 
 
+def is_early(target):
+    return target.partition("?")[0].endswith("/early")
+
+
+def target_args(target):
+    """The query of a target as a dict: a=1&b=2."""
+    return dict(a.split("=", 1) for a in target.partition("?")[2].split("&"))
+
+
 def gen_body(n):
     """The bytes /dev/gen sends: stream.py computes them too."""
     block = bytes(range(256)) * 4096
@@ -132,8 +143,8 @@ def gen_chunked(body):
         hashlib.sha256(body).hexdigest().encode())
 
 
-def gen(query):
-    args = dict(a.split("=", 1) for a in query.split("&"))
+def gen(target):
+    args = target_args(target)
     body = gen_body(int(args["n"]))
     mode = args.get("mode", "cl")
     mark = b"X-Bounded: 1\r\n" if "mark" in args else b""
@@ -156,7 +167,7 @@ def answer(method, target, body):
     head = method == "HEAD"
     if "://" in target:  # absolute-form: the path after the authority
         target = "/" + target.split("://", 1)[1].partition("/")[2]
-    path, _, query = target.partition("?")
+    path = target.partition("?")[0]
     if path in ("/dev/bye", "/dev/stale"):
         return fixed(b"200 OK", b"bye\n"), False
     if path == "/dev/hello" and method in ("GET", "HEAD"):
@@ -169,13 +180,13 @@ def answer(method, target, body):
                 b"5;ext=1\r\nhello\r\n000A\r\n0123456789\r\n"
                 b"0\r\nX-Trailer: yes\r\n\r\n"), False
     if path == "/dev/big":
-        n = int(query.split("=")[1])
+        n = int(target_args(target)["n"])
         return fixed(b"200 OK", bytes(i % 251 for i in range(n))), False
     if path.endswith("/sink"):
         return fixed(b"200 OK", b"%s %d\n" % (
             hashlib.sha256(body).hexdigest().encode(), len(body))), False
     if path.endswith("/gen"):
-        return gen(query)
+        return gen(target)
     if path == "/dev/slow":
         time.sleep(3)
         return fixed(b"200 OK", b"late\n"), False
@@ -213,8 +224,8 @@ class Handler(socketserver.StreamRequestHandler):
             method, target, headers, body, raw = r
             if drop_next:
                 return
-            if target.startswith("/dev/early?"):
-                self.early(len(body))
+            if is_early(target):
+                self.early(len(body), target_args(target).get("close") == "1")
                 return
             drop_next = target == "/dev/bye"
             rsp, close = answer(method, target, body)
@@ -234,13 +245,16 @@ class Handler(socketserver.StreamRequestHandler):
                 select.select([self.connection], [], [], 30)
                 return
 
-    def early(self, n):
+    def early(self, n, close):
         """413 before the body is read; the rest is read and dropped until
-        the client closes (or 5 s), so that the close does not reset it."""
+        the client closes (or 5 s), so that the close does not reset it;
+        with close, the connection is closed at once."""
         log({"early": n})
         c = self.connection
         c.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n"
                   b"Connection: close\r\n\r\n")
+        if close:
+            return
         c.shutdown(socket.SHUT_WR)
         c.settimeout(5)
         try:

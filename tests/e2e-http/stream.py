@@ -465,6 +465,51 @@ def step_early():
           "bytes of it (%s)" % e)
 
 
+def step_early_stop():
+    """The client sends the head and 200000 bytes of 5 MiB and stops, its
+    connection open; the device reads them, answers 413 and closes at
+    once: the client has it at once, not by a timer (/patient: the
+    device's is 10 s)."""
+    n = len(device_log())
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.sendall(b"PUT /patient/early?n=200000&close=1 HTTP/1.1\r\n"
+                  b"Host: d\r\nContent-Length: %d\r\n\r\n" % SIZE +
+                  upload_body()[:200000])
+        sent = time.time()
+        rsp, how = recv_all(s, 15)
+        secs = time.time() - sent
+    check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed" and secs < 1,
+          "a client that stops sending, the device answering early and "
+          "closing: the answer within 1 s, then closed (%r, %s after %.2f s)"
+          % (rsp[:40], how, secs))
+    e = wait_entry(n, "early")
+    check(e.get("early") == 200000, "... the device had read the 200000 "
+          "bytes sent (%s)" % e)
+
+
+def step_stall():
+    """A client that sends 200000 bytes of 5 MiB and stops, its connection
+    open, to a device that waits for the rest (/patient: its timer is 10
+    s): 504 by gateway A's timer of the part held (3 s), and the device's
+    connection closed at once after it (a cancel)."""
+    n = len(device_log())
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.sendall(b"PUT /patient/sink HTTP/1.1\r\nHost: d\r\n"
+                  b"Content-Length: %d\r\n\r\n" % SIZE +
+                  upload_body()[:200000])
+        sent = time.time()
+        rsp, how = recv_all(s, 15)
+        secs = time.time() - sent
+    check(rsp.startswith(b"HTTP/1.1 504 ") and how == "closed" and
+          2.5 < secs < 4.5, "a client that stops inside its body: 504 after "
+          "gateway A's 3 s, then closed (%r, %s after %.2f s)"
+          % (rsp[:40], how, secs))
+    e, after = device_closed(n, "target", "/patient/sink", sent + secs)
+    check(e.get("partial") == 200000 and abs(e["t"] - sent - secs) < 1,
+          "... the device's connection closed %s, after the 200000 bytes "
+          "(%s)" % (after, e))
+
+
 def step_stale(path, body):
     """A streamed PUT on a kept-alive connection the device drops unread."""
     code, _ = curl(BASE + "/dev/stale")
@@ -527,7 +572,7 @@ def main():
     steps = os.environ.get("STREAM_STEPS", "up,upchunked,uprawchunked,down,"
                            "downchunked,downclose,keepalive,echo,denied,badchunk,"
                            "routebound,devicebound,boundup,cutup,strictb,bounddown,"
-                           "early,stale,cancel,upcancel").split(",")
+                           "early,earlystop,stall,stale,cancel,upcancel").split(",")
     body = upload_body()
     path = os.path.join(WORK, "upload.bin")
     with open(path, "wb") as f:
@@ -554,6 +599,8 @@ def main():
          "strictb": step_strict_b,
          "bounddown": step_policy_bound_down,
          "early": step_early,
+         "earlystop": step_early_stop,
+         "stall": step_stall,
          "stale": lambda: step_stale(path, body),
          "cancel": step_cancel,
          "upcancel": step_upload_cancel}[st]()

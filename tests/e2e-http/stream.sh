@@ -13,10 +13,12 @@
 # pass range from 0, and a block range that leaves 0 out, held by gateway
 # A's policy stage, or by B's alone when its rules are stricter) end a
 # chunked upload with 413, the device reading nothing past them, and cut
-# a chunked answer short; a client that leaves
-# a long download or upload, a bad chunk, and a rule's cut of an answer
-# have the device's connection closed at once (a cancel), not by the
-# device's timer.
+# a chunked answer short; a device that answers early and closes while
+# its client has stopped sending has its answer reach the client at once,
+# and one that waits for the rest has the client get 504 by A's timer;
+# a client that leaves a long download or upload, a bad chunk, and a
+# rule's cut of an answer have the device's connection closed at once (a
+# cancel), not by the device's timer.
 # Then each adapter's peak RSS (VmHWM) is held against its bound.
 #
 #   stream.sh XGWD XGWCTL XGW-HTTP SRCDIR
