@@ -460,19 +460,25 @@ def step_early():
           "bytes of it (%s)" % e)
 
 
+def put_and_stop(target):
+    """A PUT of SIZE bytes that stops after 200000 of them, its connection
+    open: what came back within 15 s, how it ended, and after how long."""
+    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
+        s.sendall(b"PUT %s HTTP/1.1\r\nHost: d\r\n"
+                  b"Content-Length: %d\r\n\r\n" % (target, SIZE) +
+                  upload_body()[:200000])
+        sent = time.time()
+        rsp, how = recv_all(s, 15)
+    return rsp, how, time.time() - sent
+
+
 def step_early_stop():
     """The client sends the head and 200000 bytes of 5 MiB and stops, its
     connection open; the device reads them, answers 413 and closes at
     once: the client has it at once, not by a timer (/patient: the
     device's is 10 s)."""
     n = len(device_log())
-    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
-        s.sendall(b"PUT /patient/early?n=200000&close=1 HTTP/1.1\r\n"
-                  b"Host: d\r\nContent-Length: %d\r\n\r\n" % SIZE +
-                  upload_body()[:200000])
-        sent = time.time()
-        rsp, how = recv_all(s, 15)
-        secs = time.time() - sent
+    rsp, how, secs = put_and_stop(b"/patient/early?n=200000&close=1")
     check(rsp.startswith(b"HTTP/1.1 413 ") and how == "closed" and secs < 1,
           "a client that stops sending, the device answering early and "
           "closing: the answer within 1 s, then closed (%r, %s after %.2f s)"
@@ -488,19 +494,14 @@ def step_stall():
     s): 504 by gateway A's timer of the part held (3 s), and the device's
     connection closed at once after it (a cancel)."""
     n = len(device_log())
-    with socket.create_connection(("127.0.0.1", PORT), 10) as s:
-        s.sendall(b"PUT /patient/sink HTTP/1.1\r\nHost: d\r\n"
-                  b"Content-Length: %d\r\n\r\n" % SIZE +
-                  upload_body()[:200000])
-        sent = time.time()
-        rsp, how = recv_all(s, 15)
-        secs = time.time() - sent
+    rsp, how, secs = put_and_stop(b"/patient/sink")
+    answered = time.time()
     check(rsp.startswith(b"HTTP/1.1 504 ") and how == "closed" and
           2.5 < secs < 4.5, "a client that stops inside its body: 504 after "
           "gateway A's 3 s, then closed (%r, %s after %.2f s)"
           % (rsp[:40], how, secs))
-    e, after = device_closed(n, "target", "/patient/sink", sent + secs)
-    check(e.get("partial") == 200000 and abs(e["t"] - sent - secs) < 1,
+    e, after = device_closed(n, "target", "/patient/sink", answered)
+    check(e.get("partial") == 200000 and abs(e["t"] - answered) < 1,
           "... the device's connection closed %s, after the 200000 bytes "
           "(%s)" % (after, e))
 
