@@ -71,6 +71,15 @@ lane_new(struct xgwd *x, const char *dst)
 	return l;
 }
 
+/* dst's lane, made when it has none; NULL when none can be. */
+static struct lane *
+lane_get(struct xgwd *x, const char *dst)
+{
+	struct lane *l = lane_find(x, dst);
+
+	return l != NULL ? l : lane_new(x, dst);
+}
+
 /* A spool record: "DST\n" (DST may be empty), then the envelope's text. */
 static int
 record_split(const uint8_t *p, size_t len, char dst[46], const char **text,
@@ -260,8 +269,7 @@ event_pump(struct xgwd *x)
 	    x->sent_upto < x->synced_upto &&
 	    spool_next(x->spool, x->sent_upto, &seq, &p, &len) == 1) {
 		if (record_split(p, len, dst, &env, &elen) == -1 ||
-		    ((l = lane_find(x, dst)) == NULL &&
-		    (l = lane_new(x, dst)) == NULL)) {
+		    (l = lane_get(x, dst)) == NULL) {
 			log_warnx("spool: event seq=%llu has no lane; dropped",
 			    (unsigned long long)seq);
 			x->sent_upto = seq;
@@ -339,8 +347,7 @@ event_spool(struct xgwd *x, struct adapter_proc *ap, xmpp_stanza_t *env,
 	size_t len;
 	char *text;
 
-	if ((l = lane_find(x, m->dst)) == NULL &&
-	    (l = lane_new(x, m->dst)) == NULL) {
+	if ((l = lane_get(x, m->dst)) == NULL) {
 		x->c.events_refused++;
 		log_warnx("adapter=%s flow=%llu: event refused: %d endpoints "
 		    "already have events in the spool", ap->conf->proto,
@@ -676,8 +683,7 @@ event_open(struct xgwd *x)
 	    after = seq) {
 		if (record_split(p, len, dst, &env, &elen) == -1)
 			continue;	/* named when it is sent */
-		if ((l = lane_find(x, dst)) == NULL &&
-		    (l = lane_new(x, dst)) == NULL)
+		if ((l = lane_get(x, dst)) == NULL)
 			fatalx("spool: events for more than %d endpoints",
 			    MAX_LANES);
 		l->last = seq;
